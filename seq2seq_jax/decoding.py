@@ -1,0 +1,149 @@
+"""Greedy and beam search as jitted `jax.lax.while_loop`s over a model's decode step.
+
+Any seq2seq model plugs in by exposing two methods (transformer and RNN alike):
+  start_decode(src, src_len, max_len) -> cache   (a pytree; every leaf batch-first)
+  decode_step(cache, tokens [B], step) -> (logits [B,V], cache, attention [B,S])
+
+Both searches stop early once every sequence (every beam) has finished.
+Sequences hold the generated tokens including the final <eos>; positions after it
+hold <eos> too.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NEG_INF = -1.0e7
+
+
+def length_penalty(length, alpha: float):
+  """GNMT length penalty ((5 + len) / 6) ** alpha; 1 when alpha == 0."""
+  return ((5.0 + length) / 6.0) ** alpha
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id"))
+def greedy_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bos_id: int,
+                  eos_id: int) -> dict:
+  """Returns tokens [B,L], lengths [B] (incl. <eos>), logprob [B], attention [B,L,S]."""
+  b = src.shape[0]
+  cache = model.apply(params, src, src_len, max_len, method="start_decode")
+  init = dict(step=jnp.int32(0), last=jnp.full((b,), bos_id, jnp.int32), cache=cache,
+              tokens=jnp.full((b, max_len), eos_id, jnp.int32), finished=jnp.zeros((b,), bool),
+              lengths=jnp.zeros((b,), jnp.int32), logprob=jnp.zeros((b,)),
+              attention=jnp.zeros((b, max_len, src.shape[1])))
+
+  def cond(s):
+    return (s["step"] < max_len) & ~jnp.all(s["finished"])
+
+  def body(s):
+    logits, cache, attn = model.apply(params, s["cache"], s["last"], s["step"],
+                                      method="decode_step")
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+    nxt = jnp.argmax(logp, axis=-1).astype(jnp.int32)
+    live = ~s["finished"]
+    nxt = jnp.where(live, nxt, eos_id)
+    step_logp = jnp.take_along_axis(logp, nxt[:, None], axis=-1)[:, 0]
+    return dict(
+        step=s["step"] + 1, last=nxt, cache=cache,
+        tokens=s["tokens"].at[:, s["step"]].set(nxt),
+        finished=s["finished"] | (nxt == eos_id),
+        lengths=s["lengths"] + live.astype(jnp.int32),
+        logprob=s["logprob"] + jnp.where(live, step_logp, 0.0),
+        attention=s["attention"].at[:, s["step"]].set(attn))
+
+  out = jax.lax.while_loop(cond, body, init)
+  return {k: out[k] for k in ("tokens", "lengths", "logprob", "attention")}
+
+
+def _take(a, idx):
+  """a [B,N,...], idx [B,M] -> a[b, idx[b, m], ...] of shape [B,M,...]."""
+  return jnp.take_along_axis(a, idx.reshape(idx.shape + (1,) * (a.ndim - 2)), axis=1)
+
+
+def _gather_beams(tree, beam_idx, batch: int, beams: int):
+  """Picks beams [B,K'] out of each cache leaf shaped [B*K, ...]."""
+
+  def gather(x):
+    x = _take(x.reshape((batch, beams) + x.shape[1:]), beam_idx)
+    return x.reshape((batch * beam_idx.shape[1],) + x.shape[2:])
+
+  return jax.tree.map(gather, tree)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "beam_size",
+                                             "alpha"))
+def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bos_id: int,
+                eos_id: int, beam_size: int, alpha: float = 0.0) -> dict:
+  """Beam search with length penalty `alpha`.
+
+  Returns, best first, tokens [B,K,L], lengths [B,K] (incl. <eos>), logprob
+  [B,K] (sum of token log-probabilities) and score [B,K] = logprob /
+  length_penalty(length, alpha). Stops when no live beam can beat the worst
+  of the K finished ones, or after max_len steps (then live beams fill any
+  empty finished slots).
+  """
+  b, k = src.shape[0], beam_size
+  rep = lambda x: jnp.repeat(x, k, axis=0)
+  cache = model.apply(params, rep(src), rep(src_len), max_len, method="start_decode")
+  init = dict(
+      step=jnp.int32(0), cache=cache,
+      alive_seq=jnp.full((b, k, max_len), eos_id, jnp.int32),
+      alive_logp=jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1)), (b, 1)),
+      fin_seq=jnp.full((b, k, max_len), eos_id, jnp.int32),
+      fin_logp=jnp.zeros((b, k)), fin_score=jnp.full((b, k), NEG_INF),
+      fin_len=jnp.zeros((b, k), jnp.int32))
+
+  def cond(s):
+    best_alive = s["alive_logp"][:, 0] / length_penalty(max_len, alpha)
+    worst_fin = s["fin_score"][:, -1]  # NEG_INF while fewer than K have finished
+    return (s["step"] < max_len) & ~jnp.all(worst_fin > best_alive)
+
+  def body(s):
+    step = s["step"]
+    last = jnp.where(step == 0, bos_id,
+                     jax.lax.dynamic_index_in_dim(s["alive_seq"], step - 1, 2, keepdims=False))
+    logits, cache, _ = model.apply(params, s["cache"], last.reshape(-1), step,
+                                   method="decode_step")
+    vocab = logits.shape[-1]
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(b, k, vocab)
+    cand = (s["alive_logp"][..., None] + logp).reshape(b, k * vocab)
+    top_logp, top_idx = jax.lax.top_k(cand, 2 * k)  # 2K: at most K end here, K stay alive
+    top_beam, top_tok = top_idx // vocab, (top_idx % vocab).astype(jnp.int32)
+    top_seq = _take(s["alive_seq"], top_beam)
+    top_seq = top_seq.at[:, :, step].set(top_tok)
+    ended = top_tok == eos_id
+
+    # Live beams: the best K candidates that did not emit <eos>.
+    alive_logp, pick = jax.lax.top_k(jnp.where(ended, NEG_INF, top_logp), k)
+    alive_seq = _take(top_seq, pick)
+    cache = _gather_beams(cache, _take(top_beam, pick), b, k)
+
+    # Finished: merge the candidates that emitted <eos> into the best K so far.
+    length = step + 1
+    new_score = jnp.where(ended, top_logp / length_penalty(length, alpha), NEG_INF)
+    scores = jnp.concatenate([s["fin_score"], new_score], axis=1)
+    fin_score, fpick = jax.lax.top_k(scores, k)
+    merge = lambda old, new: _take(jnp.concatenate([old, new], axis=1), fpick)
+    fin_seq = merge(s["fin_seq"], top_seq)
+    fin_logp = merge(s["fin_logp"], top_logp)
+    fin_len = merge(s["fin_len"], jnp.full((b, 2 * k), length, jnp.int32))
+    return dict(step=step + 1, cache=cache, alive_seq=alive_seq, alive_logp=alive_logp,
+                fin_seq=fin_seq, fin_logp=fin_logp, fin_score=fin_score, fin_len=fin_len)
+
+  s = jax.lax.while_loop(cond, body, init)
+  # Where fewer than K beams finished, fill the empty slots with the live ones.
+  steps = s["step"]
+  alive_score = s["alive_logp"] / length_penalty(steps, alpha)
+  scores = jnp.concatenate([s["fin_score"], alive_score], axis=1)
+  score, pick = jax.lax.top_k(scores, k)
+  merge = lambda fin, alive: _take(jnp.concatenate([fin, alive], axis=1), pick)
+  return dict(
+      tokens=merge(s["fin_seq"], s["alive_seq"]),
+      lengths=merge(s["fin_len"], jnp.full((b, k), steps, jnp.int32)),
+      logprob=merge(s["fin_logp"], s["alive_logp"]),
+      score=score)
