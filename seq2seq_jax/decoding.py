@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 NEG_INF = -1.0e7
+UNFINISHED_OFFSET = -1.0e6  # ranks unfinished beams below finished ones, above empty slots
 
 
 def length_penalty(length, alpha: float):
@@ -84,8 +85,8 @@ def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bo
   Returns, best first, tokens [B,K,L], lengths [B,K] (incl. <eos>), logprob
   [B,K] (sum of token log-probabilities) and score [B,K] = logprob /
   length_penalty(length, alpha). Stops when no live beam can beat the worst
-  of the K finished ones, or after max_len steps (then live beams fill any
-  empty finished slots).
+  of the K finished ones, or after max_len steps; then unfinished beams fill
+  only the slots that finished hypotheses left empty.
   """
   b, k = src.shape[0], beam_size
   rep = lambda x: jnp.repeat(x, k, axis=0)
@@ -136,14 +137,15 @@ def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bo
                 fin_seq=fin_seq, fin_logp=fin_logp, fin_score=fin_score, fin_len=fin_len)
 
   s = jax.lax.while_loop(cond, body, init)
-  # Where fewer than K beams finished, fill the empty slots with the live ones.
+  # Finished hypotheses come first; live (unfinished, max_len reached) ones only
+  # fill the slots that fewer than K finished hypotheses left empty.
   steps = s["step"]
   alive_score = s["alive_logp"] / length_penalty(steps, alpha)
-  scores = jnp.concatenate([s["fin_score"], alive_score], axis=1)
-  score, pick = jax.lax.top_k(scores, k)
+  rank_key = jnp.concatenate([s["fin_score"], alive_score + UNFINISHED_OFFSET], axis=1)
+  _, pick = jax.lax.top_k(rank_key, k)
   merge = lambda fin, alive: _take(jnp.concatenate([fin, alive], axis=1), pick)
   return dict(
       tokens=merge(s["fin_seq"], s["alive_seq"]),
       lengths=merge(s["fin_len"], jnp.full((b, k), steps, jnp.int32)),
       logprob=merge(s["fin_logp"], s["alive_logp"]),
-      score=score)
+      score=merge(s["fin_score"], alive_score))

@@ -85,8 +85,9 @@ class Vocab:
     return out
 
   @classmethod
-  def build(cls, sentences: Iterable[Sequence[str]], *, specials: Sequence[str] = TORCHTEXT_SPECIALS,
-            min_freq: int = 1, max_size: int | None = None, **roles) -> Vocab:
+  def build(cls, sentences: Iterable[Sequence[str]], *,
+            specials: Sequence[str] = TORCHTEXT_SPECIALS, min_freq: int = 1,
+            max_size: int | None = None, **roles) -> Vocab:
     """Counts words; keeps those seen >= min_freq times (at most max_size, specials excluded)."""
     counts = collections.Counter(w for s in sentences for w in s)
     for s in specials:
@@ -111,4 +112,5 @@ class Vocab:
       d = json.loads(path.read_text())
       return cls(tokens=tuple(d["tokens"]), pad=d["pad"], bos=d["bos"], eos=d["eos"], unk=d["unk"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-      raise DataError(f"vocabulary file {path} is malformed ({e}); delete the run and train again.") from e
+      raise DataError(f"vocabulary file {path} is malformed ({e}); delete the run and train "
+                      "again.") from e

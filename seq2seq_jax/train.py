@@ -1,0 +1,279 @@
+"""One training loop for every task: jit-compiled steps, evaluation, checkpoints, metrics.
+
+A task (translation, classification) supplies a `Task`: the model, bucketed
+data, a loss over a batch and a final report. This file owns the rest:
+optimiser, data parallelism, the epoch loop, progress output, best/latest
+checkpoints with exact resume, metrics JSONL and the loss-curve plot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+from seq2seq_jax import plots
+from seq2seq_jax.checkpoint import Checkpoints
+from seq2seq_jax.data.pipeline import Batch, BucketedDataset
+from seq2seq_jax.errors import ConfigError
+
+log = logging.getLogger("seq2seq_jax")
+
+# loss_fn(params, batch, dropout_rng, train) -> (scalar loss to minimise, dict of metric sums)
+LossFn = Callable[[Any, Batch, jax.Array, bool], tuple[jax.Array, dict[str, jax.Array]]]
+
+
+class TrainState(train_state.TrainState):
+  """Params, optimiser state and step, plus the run's base rng (dropout = fold_in(rng, step))."""
+
+  rng: jax.Array
+
+
+@dataclasses.dataclass
+class Task:
+  """What a task plugs into the loop.
+
+  summarize: metric sums -> named values (e.g. loss, ppl, accuracy); must give "loss".
+  report: (params, split) -> final metrics of that split (BLEU, samples, plots...).
+  """
+
+  model: Any
+  init_args: tuple
+  train_data: BucketedDataset
+  eval_data: dict[str, BucketedDataset]
+  loss_fn: LossFn
+  summarize: Callable[[dict[str, float]], dict[str, float]]
+  report: Callable[[Any, str], dict]
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  """optax chain: clip -> [L2] -> optimiser, with the configured learning-rate schedule."""
+  lr = cfg.learning_rate
+  if cfg.schedule == "constant":
+    schedule = lr
+  elif cfg.schedule == "warmup_rsqrt":
+    w = max(cfg.warmup_steps, 1)
+    schedule = lambda step: lr * jnp.minimum((step + 1) / w, jnp.sqrt(w / (step + 1.0)))
+  elif cfg.schedule == "warmup_cosine":
+    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, cfg.decay_steps)
+  else:
+    raise ConfigError(f"unknown train.schedule {cfg.schedule!r}; use constant, warmup_rsqrt or "
+                      "warmup_cosine.")
+  optimizers = {
+      "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=1e-8),
+      "sgd": lambda: optax.sgd(schedule, momentum=cfg.momentum or None),
+      "adagrad": lambda: optax.adagrad(schedule, initial_accumulator_value=0.0, eps=1e-10),
+  }
+  if cfg.optimizer not in optimizers:
+    raise ConfigError(f"unknown train.optimizer {cfg.optimizer!r}; use one of "
+                      f"{', '.join(optimizers)}.")
+  chain = []
+  if cfg.clip:
+    chain.append(optax.clip_by_global_norm(cfg.clip))
+  if cfg.weight_decay:
+    chain.append(optax.add_decayed_weights(cfg.weight_decay))  # L2 added to the gradient
+  chain.append(optimizers[cfg.optimizer]())
+  return optax.chain(*chain)
+
+
+def create_state(model, init_args: tuple, config) -> TrainState:
+  """Fresh state: params from `model.init(*init_args)`, rngs from `config.seed`."""
+  key = jax.random.PRNGKey(config.seed)
+  init_key, run_key = jax.random.split(key)
+  params = jax.jit(lambda k: model.init({"params": k, "dropout": k}, *init_args))(init_key)
+  return TrainState.create(apply_fn=model.apply, params=params,
+                           tx=make_optimizer(config.train), rng=run_key)
+
+
+def make_steps(loss_fn: LossFn):
+  """Returns jitted (train_step, eval_step); train_step donates the state."""
+
+  def train_step(state: TrainState, batch: Batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+    grad_fn = jax.value_and_grad(lambda p: loss_fn(p, batch, rng, True), has_aux=True)
+    (_, sums), grads = grad_fn(state.params)
+    return state.apply_gradients(grads=grads), sums
+
+  def eval_step(params, batch: Batch):
+    return loss_fn(params, batch, jax.random.PRNGKey(0), False)[1]
+
+  return jax.jit(train_step, donate_argnums=0), jax.jit(eval_step)
+
+
+def data_sharding() -> tuple[NamedSharding, NamedSharding]:
+  """(batch sharding over all devices along the batch axis, replicated sharding)."""
+  mesh = Mesh(np.array(jax.devices()), ("data",))
+  return NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
+
+
+def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict[str, float]:
+  sums = None
+  for batch in data.batches():
+    out = eval_step(params, jax.device_put(batch, shard))
+    sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+  return summarize({k: float(v) for k, v in jax.device_get(sums).items()})
+
+
+def param_summary(params) -> str:
+  rows = [f"{jax.tree_util.keystr(path)}  {tuple(x.shape)}"
+          for path, x in jax.tree_util.tree_leaves_with_path(params)]
+  total = sum(x.size for x in jax.tree.leaves(params))
+  return "\n".join(rows + [f"total parameters: {total:,}"])
+
+
+class _Interrupt:
+  """Turns SIGTERM/SIGINT into a flag checked between steps, so a stop saves first."""
+
+  def __init__(self):
+    self.requested = False
+    self._old = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      try:
+        self._old[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not in the main thread
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    if self.requested:  # second Ctrl-C: give up at once
+      raise KeyboardInterrupt
+    self.requested = True
+    log.warning("stop requested: saving a checkpoint after this step (Ctrl-C again to abort)")
+
+  def __exit__(self, *exc):
+    for sig, handler in self._old.items():
+      signal.signal(sig, handler)
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+  with open(path, "a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
+  """Trains `config.train.num_epochs` epochs (resuming from `workdir`), then reports test."""
+  workdir = Path(workdir)
+  batch_shard, replicated = data_sharding()
+  if config.train.batch_size % jax.device_count():
+    raise ConfigError(f"train.batch_size={config.train.batch_size} is not a multiple of the "
+                      f"{jax.device_count()} devices: change it so every device gets equal rows.")
+  state = jax.device_put(create_state(task.model, task.init_args, config), replicated)
+  (workdir / "params.txt").write_text(param_summary(state.params) + "\n")
+  n_params = sum(x.size for x in jax.tree.leaves(state.params))
+  log.info("model has %s trainable parameters", f"{n_params:,}")
+
+  ckpts = Checkpoints(workdir)
+  meta = {"best_valid_loss": float("inf"), "history": [], "epoch_sums": None}
+  if ckpts.latest_step() is not None:
+    state, meta = ckpts.restore("latest", state)
+    state = jax.device_put(state, replicated)
+    log.info("resuming from step %d in %s", int(state.step), ckpts.root)
+
+  train_step, eval_step = make_steps(task.loss_fn)
+  steps_per_epoch = task.train_data.num_batches()
+  stop_after = config.train.get("stop_after_steps", 0)
+  ckpt_every = config.train.checkpoint_every_steps
+  metrics_path = workdir / "metrics.jsonl"
+  step = int(state.step)
+  first_epoch, offset = divmod(step, steps_per_epoch)
+
+  def save_latest(epoch_sums):
+    meta["epoch_sums"] = (None if epoch_sums is None else
+                          {k: float(v) for k, v in jax.device_get(epoch_sums).items()})
+    ckpts.save("latest", state, meta)
+
+  with _Interrupt() as stop:
+    for epoch in range(first_epoch, config.train.num_epochs):
+      t0 = time.time()
+      sums = meta["epoch_sums"] if offset else None
+      sums = None if sums is None else {k: jnp.asarray(v) for k, v in sums.items()}
+      bar = tqdm(task.train_data.batches(seed=config.seed, epoch=epoch, start=offset),
+                 total=steps_per_epoch, initial=offset, desc=f"epoch {epoch + 1}",
+                 leave=False, dynamic_ncols=True, mininterval=1.0)
+      for batch in bar:
+        state, out = train_step(state, jax.device_put(batch, batch_shard))
+        sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+        step += 1
+        if step % config.train.log_every_steps == 0:
+          bar.set_postfix(loss=f"{float(sums['loss_sum'] / sums['weight']):.3f}")
+        if (stop.requested or (stop_after and step >= stop_after)
+            or (ckpt_every and step % ckpt_every == 0)):
+          save_latest(sums)
+          if stop.requested or (stop_after and step >= stop_after):
+            bar.close()
+            log.info("stopped at step %d; run the same command again to resume", step)
+            ckpts.close()
+            return {"stopped_at_step": step}
+      bar.close()
+      offset = 0
+      train_m = task.summarize({k: float(v) for k, v in jax.device_get(sums).items()})
+      valid_m = evaluate(eval_step, state.params, task.eval_data["validation"], task.summarize,
+                         batch_shard)
+      seconds = time.time() - t0
+      record = {"epoch": epoch + 1, "step": step, "seconds": round(seconds, 2),
+                **{f"train_{k}": v for k, v in train_m.items()},
+                **{f"valid_{k}": v for k, v in valid_m.items()}}
+      meta["history"].append(record)
+      _append_jsonl(metrics_path, record)
+      log.info("Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60,
+               step)
+      log.info("\tTrain Loss: %.3f | Train PPL: %8.3f", train_m["loss"], train_m.get("ppl", 0))
+      log.info("\t Val. Loss: %.3f |  Val. PPL: %8.3f", valid_m["loss"], valid_m.get("ppl", 0))
+      if valid_m["loss"] < meta["best_valid_loss"]:
+        meta["best_valid_loss"] = valid_m["loss"]
+        meta["best_epoch"] = epoch + 1
+        ckpts.save("best", state, meta)
+      save_latest(None)
+      plots.loss_curves(
+          {"train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
+           "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]]},
+          workdir / "loss.png", title="loss per epoch")
+
+  log.info("best valid loss %.3f at epoch %s; evaluating that checkpoint",
+           meta["best_valid_loss"], meta.get("best_epoch"))
+  best_state, _ = ckpts.restore("best", state)
+  ckpts.close()
+  result = evaluate_split(task, best_state.params, "test", eval_step, batch_shard)
+  result.update(parameters=n_params, best_epoch=meta.get("best_epoch"),
+                seconds_per_epoch=[r["seconds"] for r in meta["history"]])
+  _append_jsonl(metrics_path, {"split": "test", **result})
+  return result
+
+
+def evaluate_split(task: Task, params, split: str, eval_step=None, shard=None) -> dict:
+  """Loss metrics of a split plus the task's own report (BLEU, accuracy, plots...)."""
+  if eval_step is None:
+    _, eval_step = make_steps(task.loss_fn)
+    shard, replicated = data_sharding()
+    params = jax.device_put(params, replicated)
+  m = evaluate(eval_step, params, task.eval_data[split], task.summarize, shard)
+  log.info("%s loss %.3f | %s PPL %.3f", split, m["loss"], split, m.get("ppl", 0.0))
+  return {**m, **task.report(params, split)}
+
+
+def restore_params(model, init_args: tuple, config, workdir: str | Path, which: str = "best"):
+  """Params of the `which` checkpoint in workdir (for evaluate / translate modes)."""
+  state = create_state(model, init_args, config)
+  ckpts = Checkpoints(workdir)
+  try:
+    state, _ = ckpts.restore(which, state)
+  finally:
+    ckpts.close()
+  return state.params
+
+

@@ -1,0 +1,242 @@
+"""The translation task: vocabularies, batches, loss, decoding, BLEU, and translate mode.
+
+Batches (fixed shapes from data/pipeline.py):
+  src [B,S]  src_len [B]   source ids, with <sos>/<eos> when data.src_bos_eos
+  tgt_in [B,T] tgt_out [B,T] tgt_len [B]   <sos> y  /  y <eos>
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seq2seq_jax import decoding, metrics, plots
+from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.registry import ParallelText, load_parallel
+from seq2seq_jax.data.vocab import Vocab
+from seq2seq_jax.errors import ConfigError, DataError
+from seq2seq_jax.train import Task
+
+log = logging.getLogger("seq2seq_jax")
+
+SRC_VOCAB, TGT_VOCAB = "vocab_src.json", "vocab_tgt.json"
+
+
+def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):
+  m = config.model
+  if m.name == "transformer":
+    from seq2seq_jax.models.transformer import Transformer, TransformerConfig
+
+    return Transformer(TransformerConfig(
+        src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab), hid=m.hid,
+        enc_layers=m.enc_layers, dec_layers=m.dec_layers, heads=m.heads, ff=m.ff,
+        dropout=m.dropout, max_len=m.max_len, positions=m.positions, norm=m.norm,
+        shared_layer_norm=m.shared_layer_norm))
+  raise ConfigError(f"unknown model.name {m.name!r} for translation; known: transformer.")
+
+
+def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab, Vocab]:
+  """Loads the run's saved vocabularies, or builds them from train and saves them."""
+  if (workdir / SRC_VOCAB).exists():
+    return Vocab.load(workdir / SRC_VOCAB), Vocab.load(workdir / TGT_VOCAB)
+  if data is None:
+    raise DataError(f"{workdir} has no {SRC_VOCAB}: is it a trained seq2seq_jax work directory?")
+  d = config.data
+  build = lambda side: Vocab.build((p[side] for p in data.train), min_freq=d.min_freq,
+                                   max_size=d.max_vocab or None)
+  src, tgt = build(0), build(1)
+  src.save(workdir / SRC_VOCAB)
+  tgt.save(workdir / TGT_VOCAB)
+  return src, tgt
+
+
+def normalise(config, sentence: str) -> list[str]:
+  return (sentence.lower() if config.data.lowercase else sentence).split()
+
+
+def encode_source(config, vocab: Vocab, words: Sequence[str]) -> tuple[list[int], list[str]]:
+  ids, oov = vocab.encode(words)
+  if config.data.src_bos_eos:
+    ids = [vocab.bos_id] + ids + [vocab.eos_id]
+  return ids, oov
+
+
+def make_dataset(config, pairs, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int, *,
+                 drop_long: bool) -> BucketedDataset:
+  edges = tuple(config.data.bucket_edges)
+  examples, lengths, dropped = [], [], 0
+  for src_words, tgt_words in pairs:
+    src, _ = encode_source(config, src_vocab, src_words)
+    tgt = [tgt_vocab.bos_id] + tgt_vocab.encode(tgt_words)[0] + [tgt_vocab.eos_id]
+    length = max(len(src), len(tgt) - 1)
+    if drop_long and length > edges[-1]:
+      dropped += 1
+      continue
+    examples.append(dict(src=np.asarray(src, np.int32), src_len=len(src),
+                         tgt_in=np.asarray(tgt[:-1], np.int32),
+                         tgt_out=np.asarray(tgt[1:], np.int32), tgt_len=len(tgt) - 1))
+    lengths.append(length)
+  if dropped:
+    log.warning("dropped %d training pairs longer than the largest bucket (%d)", dropped,
+                edges[-1])
+  return BucketedDataset(examples, np.asarray(lengths), edges, batch_size,
+                         pad_values=dict(src=src_vocab.pad_id, tgt_in=tgt_vocab.pad_id,
+                                         tgt_out=tgt_vocab.pad_id))
+
+
+def init_args(config) -> tuple:
+  """Dummy (src, src_len, tgt_in) that `model.init` traces once."""
+  edge = config.data.bucket_edges[0]
+  ones = jnp.ones((1, edge), jnp.int32)
+  return ones, jnp.full((1,), edge, jnp.int32), ones
+
+
+def make_loss_fn(model, label_smoothing: float):
+  """Token cross entropy over real target positions; label smoothing only in training."""
+
+  def loss_fn(params, batch, rng, train: bool):
+    logits, _ = model.apply(params, batch["src"], batch["src_len"], batch["tgt_in"], train,
+                            rngs={"dropout": rng})
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+    mask = (jnp.arange(logits.shape[1])[None] < batch["tgt_len"][:, None]).astype(jnp.float32)
+    nll = -jnp.take_along_axis(logp, batch["tgt_out"][..., None], axis=-1)[..., 0]
+    per_tok = nll
+    if train and label_smoothing:
+      per_tok = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
+    weight = mask.sum()
+    correct = (jnp.argmax(logits, -1) == batch["tgt_out"]) * mask
+    sums = {"loss_sum": (nll * mask).sum(), "weight": weight, "correct": correct.sum()}
+    return (per_tok * mask).sum() / jnp.maximum(weight, 1.0), sums
+
+  return loss_fn
+
+
+def summarize(sums: dict[str, float]) -> dict[str, float]:
+  loss = sums["loss_sum"] / max(sums["weight"], 1.0)
+  return {"loss": loss, "ppl": metrics.perplexity(loss),
+          "token_accuracy": 100.0 * sums["correct"] / max(sums["weight"], 1.0)}
+
+
+def search(model, params, batch, config, *, beam_size: int) -> dict:
+  """Greedy (beam_size 1) or beam search over one batch; adds `nbest` axis K=1 for greedy."""
+  d = config.decode
+  kw = dict(max_len=d.max_len, bos_id=batch["bos_id"], eos_id=batch["eos_id"])
+  src, src_len = jnp.asarray(batch["src"]), jnp.asarray(batch["src_len"])
+  if beam_size == 1:
+    out = decoding.greedy_search(model, params, src, src_len, **kw)
+    return {k: v[:, None] for k, v in out.items() if k != "attention"} | {
+        "attention": out["attention"]}
+  return decoding.beam_search(model, params, src, src_len, beam_size=beam_size,
+                              alpha=d.length_penalty, **kw)
+
+
+def decode_dataset(model, params, data: BucketedDataset, tgt_vocab: Vocab, config, *,
+                   beam_size: int) -> tuple[list[list[str]], dict]:
+  """Best hypothesis per example (dataset order), plus timing and greedy attention."""
+  hyps: list[list[str] | None] = [None] * len(data.examples)
+  attention = {}
+  t0 = time.time()
+  for batch in data.batches():
+    batch = dict(batch, bos_id=tgt_vocab.bos_id, eos_id=tgt_vocab.eos_id)
+    out = jax.device_get(search(model, params, batch, config, beam_size=beam_size))
+    for row, i in enumerate(batch["index"]):
+      if i >= 0:
+        hyps[i] = tgt_vocab.decode(out["tokens"][row, 0])
+        if i == 0 and "attention" in out:
+          attention = {"weights": out["attention"][row], "length": int(out["lengths"][row, 0])}
+  seconds = time.time() - t0
+  return hyps, {"seconds": seconds, "sentences_per_second": len(hyps) / seconds,
+                "attention": attention}
+
+
+def build_task(config, workdir: Path) -> Task:
+  data = load_parallel(config.data)
+  src_vocab, tgt_vocab = vocabs_for(config, workdir, data)
+  log.info("vocabularies: %d source, %d target tokens; %d/%d/%d pairs", len(src_vocab),
+           len(tgt_vocab), len(data.train), len(data.validation), len(data.test))
+  model = make_model(config, src_vocab, tgt_vocab)
+  bs, ebs = config.train.batch_size, config.train.eval_batch_size
+  datasets = {
+      "train": make_dataset(config, data.train, src_vocab, tgt_vocab, bs, drop_long=True),
+      "validation": make_dataset(config, data.validation, src_vocab, tgt_vocab, ebs,
+                                 drop_long=False),
+      "test": make_dataset(config, data.test, src_vocab, tgt_vocab, ebs, drop_long=False)}
+  def report(params, split: str) -> dict:
+    refs = [p[1] for p in data.split(split)]
+    srcs = [p[0] for p in data.split(split)]
+    out = {}
+    for beam in sorted({1, *config.decode.eval_beam_sizes}):
+      hyps, info = decode_dataset(model, params, datasets[split], tgt_vocab, config,
+                                  beam_size=beam)
+      name = "greedy" if beam == 1 else f"beam{beam}"
+      out[f"{name}_bleu"] = metrics.bleu(hyps, refs)
+      out[f"{name}_exact_match"] = metrics.exact_match(hyps, refs)
+      out[f"{name}_sentences_per_second"] = info["sentences_per_second"]
+      log.info("%s %s: BLEU %.2f | exact match %.1f%% | %.1f sentences/s", split, name,
+               out[f"{name}_bleu"], out[f"{name}_exact_match"], info["sentences_per_second"])
+      if beam == 1:
+        for i in range(min(config.decode.num_samples, len(hyps))):
+          log.info("  src: %s\n  ref: %s\n  hyp: %s", " ".join(srcs[i]), " ".join(refs[i]),
+                   " ".join(hyps[i]))
+        att = info["attention"]
+        if att:
+          src_tokens = ([src_vocab.bos] if config.data.src_bos_eos else []) + srcs[0] + (
+              [src_vocab.eos] if config.data.src_bos_eos else [])
+          out_tokens = hyps[0] + [tgt_vocab.eos]
+          path = workdir / f"attention_{split}0.png"
+          plots.attention_map(att["weights"][:len(out_tokens), :len(src_tokens)], src_tokens,
+                              out_tokens, path, title=" ".join(srcs[0]))
+          out["attention_png"] = str(path)
+    return out
+
+  return Task(model=model, init_args=init_args(config), train_data=datasets["train"],
+              eval_data={k: v for k, v in datasets.items() if k != "train"},
+              loss_fn=make_loss_fn(model, config.train.label_smoothing), summarize=summarize,
+              report=report)
+
+
+def translate(config, workdir: Path, params, model, src_vocab: Vocab, tgt_vocab: Vocab,
+              sentences: Iterable[str], out=print) -> int:
+  """Prints the n-best list (`rank logprob words`) for each sentence; returns #translated.
+
+  Empty sentences are skipped with a warning; out-of-vocabulary words become
+  <unk> and are reported; the stream goes on.
+  """
+  d = config.decode
+  edges = tuple(config.data.bucket_edges)
+  nbest = min(d.nbest, d.beam_size)
+  done = 0
+  for line_no, sentence in enumerate(sentences, 1):
+    words = normalise(config, sentence)
+    if not words:
+      log.warning("line %d: empty sentence skipped", line_no)
+      continue
+    ids, oov = encode_source(config, src_vocab, words)
+    if oov:
+      log.warning("line %d: out-of-vocabulary words mapped to %s: %s", line_no, src_vocab.unk,
+                  " ".join(oov))
+    if len(ids) > edges[-1]:
+      log.warning("line %d: %d tokens is longer than the model's limit %d; skipped", line_no,
+                  len(ids), edges[-1])
+      continue
+    edge = edges[int(np.searchsorted(edges, len(ids)))]
+    src = np.full((1, edge), src_vocab.pad_id, np.int32)
+    src[0, :len(ids)] = ids
+    batch = dict(src=src, src_len=np.array([len(ids)], np.int32), bos_id=tgt_vocab.bos_id,
+                 eos_id=tgt_vocab.eos_id)
+    res = jax.device_get(search(model, params, batch, config, beam_size=d.beam_size))
+    out(f"> {sentence.strip()}")
+    for rank in range(nbest):
+      words_out = tgt_vocab.decode(res["tokens"][0, rank])
+      ended = int(res["lengths"][0, rank]) > 0 and (
+          res["tokens"][0, rank, res["lengths"][0, rank] - 1] == tgt_vocab.eos_id)
+      text = " ".join(words_out + ([tgt_vocab.eos] if ended and d.show_eos else []))
+      out(f"{rank} {float(res['logprob'][0, rank]):.5g} {text}")
+    done += 1
+  return done

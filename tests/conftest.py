@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny transformer config on the embedded numbers data."""
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+
+
+def load_config(name: str = "transformer", arg: str | None = None):
+  spec = importlib.util.spec_from_file_location(f"cfg_{name}", ROOT / "configs" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def tiny_transformer_config():
+  c = load_config("transformer")
+  c.model.update(hid=32, enc_layers=1, dec_layers=1, heads=4, ff=64, dropout=0.1, max_len=32)
+  c.data.update(num_train=300, num_valid=64, num_test=64)
+  c.train.update(num_epochs=2, batch_size=32, eval_batch_size=32, learning_rate=3e-3)
+  c.decode.update(max_len=20, eval_beam_sizes=(2,), num_samples=0)
+  return c
+
+
+@pytest.fixture
+def tiny_config():
+  return tiny_transformer_config()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs():
+  logging.getLogger("seq2seq_jax").setLevel(logging.WARNING)
+  yield

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.errors import DataError
+
+
+def make(n=50, batch_size=8):
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(1, 20, n)
+  examples = [dict(x=np.arange(1, k + 1, dtype=np.int32), x_len=k) for k in lengths]
+  return BucketedDataset(examples, lengths, (5, 10, 20), batch_size, pad_values={"x": -1})
+
+
+def test_fixed_shapes_and_every_example_exactly_once():
+  ds = make()
+  seen = []
+  for batch in ds.batches(seed=1, epoch=0):
+    assert batch["x"].shape[0] == 8 and batch["x"].shape[1] in (5, 10, 20)
+    for row, i in enumerate(batch["index"]):
+      if i < 0:
+        assert batch["x_len"][row] == 0 and (batch["x"][row] == -1).all()
+        continue
+      seen.append(i)
+      k = ds.examples[i]["x_len"]
+      assert batch["x_len"][row] == k
+      np.testing.assert_array_equal(batch["x"][row, :k], np.arange(1, k + 1))
+      assert (batch["x"][row, k:] == -1).all()
+  assert sorted(seen) == list(range(len(ds.examples)))
+  assert {b["x"].shape[1] for b in ds.batches()} == ds.shapes()
+
+
+def test_shuffle_is_seeded_per_epoch_and_resumable():
+  ds = make()
+  order = lambda **kw: [tuple(b["index"]) for b in ds.batches(**kw)]
+  assert order(seed=3, epoch=1) == order(seed=3, epoch=1)
+  assert order(seed=3, epoch=1) != order(seed=3, epoch=2)
+  assert order(seed=3, epoch=1)[4:] == order(seed=3, epoch=1, start=4)
+  assert len(order()) == ds.num_batches()
+
+
+def test_too_long_and_empty_are_clear_errors():
+  with pytest.raises(DataError, match="largest bucket"):
+    BucketedDataset([dict(x=np.ones(30, np.int32))], np.array([30]), (5, 10), 4)
+  with pytest.raises(DataError, match="empty"):
+    BucketedDataset([], np.array([]), (5,), 4)
