@@ -10,6 +10,7 @@ exits with status 2, without a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -102,15 +103,70 @@ def run(mode: str, config, workdir: Path, sentences: list[str]) -> None:
       raise UserError("nothing to translate: give sentences as arguments or on stdin.")
 
 
+def _explain_flag_error(argv: list[str], err: Exception) -> str:
+  """Turns an absl / ml_collections parsing failure into one actionable sentence."""
+  spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if spec:
+    path, _, arg = spec.partition(":")
+    if not Path(path).is_file():
+      return f"config file {path!r} not found: pass --config=configs/<name>.py[:arg]."
+    try:
+      module_spec = importlib.util.spec_from_file_location("_user_config", path)
+      module = importlib.util.module_from_spec(module_spec)
+      module_spec.loader.exec_module(module)
+      base = module.get_config(arg) if arg else module.get_config()
+    except Exception as e:  # a broken config file
+      return f"config {spec!r} cannot be loaded ({type(e).__name__}: {e})."
+    for a in argv:
+      if not a.startswith("--config."):
+        continue
+      key, _, value = a[len("--config."):].partition("=")
+      node, parts = base, key.split(".")
+      for i, part in enumerate(parts):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+          where = ".".join(parts[:i]) or "the top level"
+          options = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) \
+              else ""
+          return (f"unknown config key {key!r} in {a}: {where} has no {part!r}"
+                  + (f" (it has: {options})." if options else "."))
+        node = node[part]
+      try:
+        type(node)(value) if not isinstance(node, (tuple, list, bool)) else None
+      except (TypeError, ValueError):
+        return (f"wrong type for --config.{key}={value}: it must be of type "
+                f"{type(node).__name__}, like {node!r}.")
+  return f"bad command line: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # any parsing failure becomes one readable line
+    print(f"error: {_explain_flag_error(argv, e)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _config_value():
+  """The loaded config; ml_collections defers file errors to this first access."""
+  try:
+    config = _CONFIG.value
+    if config is not None:
+      config.get("task")  # a failed load surfaces only on first use
+    return config
+  except Exception as e:
+    print(f"error: {_explain_flag_error(sys.argv, e)}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv: list[str]) -> None:
   _setup_logging()
   workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir()
   try:
-    run(_MODE.value, _CONFIG.value, workdir, argv[1:])
+    run(_MODE.value, _config_value(), workdir, argv[1:])
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

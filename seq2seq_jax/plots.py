@@ -42,8 +42,7 @@ def attention_map(weights: np.ndarray, src_tokens: Sequence[str], tgt_tokens: Se
   ax.set_ylabel("output")
   if title:
     ax.set_title(title, pad=40)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  fig.savefig(path, dpi=120, bbox_inches="tight")
   plt.close(fig)
 
 
@@ -61,6 +60,5 @@ def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *,
   ax.set_ylabel("true")
   if title:
     ax.set_title(title, pad=60)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  fig.savefig(path, dpi=120, bbox_inches="tight")
   plt.close(fig)

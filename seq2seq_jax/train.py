@@ -94,8 +94,11 @@ def create_state(model, init_args: tuple, config) -> TrainState:
   key = jax.random.PRNGKey(config.seed)
   init_key, run_key = jax.random.split(key)
   params = jax.jit(lambda k: model.init({"params": k, "dropout": k}, *init_args))(init_key)
-  return TrainState.create(apply_fn=model.apply, params=params,
-                           tx=make_optimizer(config.train), rng=run_key)
+  state = TrainState.create(apply_fn=model.apply, params=params,
+                            tx=make_optimizer(config.train), rng=run_key)
+  # A strongly typed step, so the first train_step's output matches its input
+  # and jit does not compile a second time.
+  return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def make_steps(loss_fn: LossFn):
