@@ -70,6 +70,7 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c.train.log_every_steps = 50
   c.train.checkpoint_every_steps = 0  # 0: at the end of each epoch only
   c.train.stop_after_steps = 0  # >0: save and stop there (resume by running again)
+  c.train.early_stop_patience = 0  # >0: stop after this many epochs without a better valid loss
 
   c.decode = ml_collections.ConfigDict()
   c.decode.max_len = 50

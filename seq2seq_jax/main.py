@@ -3,6 +3,7 @@
   python -m seq2seq_jax.main --config=configs/transformer.py [--config.a.b=value] [--workdir=DIR]
   python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR
   python -m seq2seq_jax.main --mode=translate --workdir=DIR "ein mann ." ...   (or lines on stdin)
+  python -m seq2seq_jax.main --mode=predict   --workdir=DIR Hinton Schmidhuber  (classifier runs)
 
 A user error (bad data, config, checkpoint) prints one line `error: ...` and
 exits with status 2, without a traceback.
@@ -25,7 +26,8 @@ from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate", "translate"], "What to do.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate", "translate", "predict"],
+                          "What to do.")
 
 log = logging.getLogger("seq2seq_jax")
 CONFIG_FILE = "config.json"
@@ -59,48 +61,52 @@ def load_run_config(workdir: Path) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
-def _check_config(config) -> None:
-  if config.get("task") != "translation":
-    raise ConfigError(f"unknown task {config.get('task')!r}; known: translation.")
+# task name -> module with build_task(config, workdir) -> train.Task, and
+# serve(mode, config, workdir, inputs) for its own modes (translate, predict).
+TASKS = {"translation": "seq2seq_jax.translation"}
+TASK_MODES = {"translation": ("translate",)}
 
 
-def run(mode: str, config, workdir: Path, sentences: list[str]) -> None:
+def task_module(config):
+  name = config.get("task")
+  if name not in TASKS:
+    raise ConfigError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}.")
+  return importlib.import_module(TASKS[name])
+
+
+def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
   import jax
 
   jax.config.update("jax_threefry_partitionable", True)
-  from seq2seq_jax import train, translation
+  from seq2seq_jax import train
 
   if mode == "train":
     if config is None:
       raise ConfigError("--config is required to train, e.g. --config=configs/transformer.py")
-    _check_config(config)
+    module = task_module(config)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
     log.info("work directory: %s", workdir.absolute())
-    task = translation.build_task(config, workdir)
+    task = module.build_task(config, workdir)
     result = train.train_and_evaluate(task, config, workdir)
     log.info("result: %s", json.dumps(result, default=str))
     return
 
   saved = load_run_config(workdir)
-  if config is not None:  # only decoding settings may change after training
+  if config is not None and "decode" in config:  # decoding settings may change after training
     saved.decode = config.decode
   config = saved
-  _check_config(config)
+  module = task_module(config)
   if mode == "evaluate":
-    task = translation.build_task(config, workdir)
+    task = module.build_task(config, workdir)
     params = train.restore_params(task.model, task.init_args, config, workdir)
     result = train.evaluate_split(task, params, "test")
     log.info("result: %s", json.dumps(result, default=str))
-  elif mode == "translate":
-    src_vocab, tgt_vocab = translation.vocabs_for(config, workdir, None)
-    model = translation.make_model(config, src_vocab, tgt_vocab)
-    params = train.restore_params(model, translation.init_args(config), config, workdir)
-    lines = sentences if sentences else sys.stdin
-    n = translation.translate(config, workdir, params, model, src_vocab, tgt_vocab, lines,
-                              out=lambda s: print(s, flush=True))
-    if n == 0:
-      raise UserError("nothing to translate: give sentences as arguments or on stdin.")
+  elif mode in TASK_MODES[config.task]:
+    module.serve(mode, config, workdir, inputs)
+  else:
+    raise ConfigError(f"--mode={mode} does not apply to a {config.task} run; use one of: "
+                      f"train, evaluate, {', '.join(TASK_MODES[config.task])}.")
 
 
 def _explain_flag_error(argv: list[str], err: Exception) -> str:

@@ -48,6 +48,7 @@ class Task:
 
   summarize: metric sums -> named values (e.g. loss, ppl, accuracy); must give "loss".
   report: (params, split) -> final metrics of that split (BLEU, samples, plots...).
+  on_epoch_end: optional (params, epoch) -> None, e.g. print a few predictions.
   """
 
   model: Any
@@ -57,6 +58,7 @@ class Task:
   loss_fn: LossFn
   summarize: Callable[[dict[str, float]], dict[str, float]]
   report: Callable[[Any, str], dict]
+  on_epoch_end: Callable[[Any, int], None] | None = None
 
 
 def make_optimizer(cfg) -> optax.GradientTransformation:
@@ -237,11 +239,17 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
                step)
       log.info("\tTrain Loss: %.3f | Train PPL: %8.3f", train_m["loss"], train_m.get("ppl", 0))
       log.info("\t Val. Loss: %.3f |  Val. PPL: %8.3f", valid_m["loss"], valid_m.get("ppl", 0))
+      if task.on_epoch_end is not None:
+        task.on_epoch_end(state.params, epoch + 1)
       if valid_m["loss"] < meta["best_valid_loss"]:
         meta["best_valid_loss"] = valid_m["loss"]
         meta["best_epoch"] = epoch + 1
         ckpts.save("best", state, meta)
       save_latest(None)
+      patience = config.train.get("early_stop_patience", 0)
+      if patience and epoch + 1 - meta["best_epoch"] >= patience:
+        log.info("early stop: no better valid loss for %d epochs", patience)
+        break
       plots.loss_curves(
           {"train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
            "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]]},

@@ -123,17 +123,19 @@ def summarize(sums: dict[str, float]) -> dict[str, float]:
           "token_accuracy": 100.0 * sums["correct"] / max(sums["weight"], 1.0)}
 
 
-def search(model, params, batch, config, *, beam_size: int) -> dict:
-  """Greedy (beam_size 1) or beam search over one batch; adds `nbest` axis K=1 for greedy."""
-  d = config.decode
-  kw = dict(max_len=d.max_len, bos_id=batch["bos_id"], eos_id=batch["eos_id"])
-  src, src_len = jnp.asarray(batch["src"]), jnp.asarray(batch["src_len"])
+def search(model, params, src, src_len, config, tgt_vocab: Vocab, *, beam_size: int) -> dict:
+  """Greedy (beam_size 1) or beam search; greedy results get an n-best axis of size 1.
+
+  src [B,S], src_len [B] -> tokens [B,K,L], lengths [B,K], logprob [B,K] (+ greedy
+  attention [B,L,S]).
+  """
+  kw = dict(max_len=config.decode.max_len, bos_id=tgt_vocab.bos_id, eos_id=tgt_vocab.eos_id)
+  src, src_len = jnp.asarray(src), jnp.asarray(src_len)
   if beam_size == 1:
     out = decoding.greedy_search(model, params, src, src_len, **kw)
-    return {k: v[:, None] for k, v in out.items() if k != "attention"} | {
-        "attention": out["attention"]}
+    return {k: (v if k == "attention" else v[:, None]) for k, v in out.items()}
   return decoding.beam_search(model, params, src, src_len, beam_size=beam_size,
-                              alpha=d.length_penalty, **kw)
+                              alpha=config.decode.length_penalty, **kw)
 
 
 def decode_dataset(model, params, data: BucketedDataset, tgt_vocab: Vocab, config, *,
@@ -143,8 +145,8 @@ def decode_dataset(model, params, data: BucketedDataset, tgt_vocab: Vocab, confi
   attention = {}
   t0 = time.time()
   for batch in data.batches():
-    batch = dict(batch, bos_id=tgt_vocab.bos_id, eos_id=tgt_vocab.eos_id)
-    out = jax.device_get(search(model, params, batch, config, beam_size=beam_size))
+    out = jax.device_get(search(model, params, batch["src"], batch["src_len"], config, tgt_vocab,
+                                beam_size=beam_size))
     for row, i in enumerate(batch["index"]):
       if i >= 0:
         hyps[i] = tgt_vocab.decode(out["tokens"][row, 0])
@@ -228,15 +230,14 @@ def translate(config, workdir: Path, params, model, src_vocab: Vocab, tgt_vocab:
     edge = edges[int(np.searchsorted(edges, len(ids)))]
     src = np.full((1, edge), src_vocab.pad_id, np.int32)
     src[0, :len(ids)] = ids
-    batch = dict(src=src, src_len=np.array([len(ids)], np.int32), bos_id=tgt_vocab.bos_id,
-                 eos_id=tgt_vocab.eos_id)
-    res = jax.device_get(search(model, params, batch, config, beam_size=d.beam_size))
+    res = jax.device_get(search(model, params, src, np.array([len(ids)], np.int32), config,
+                                tgt_vocab, beam_size=d.beam_size))
     out(f"> {sentence.strip()}")
     for rank in range(nbest):
       words_out = tgt_vocab.decode(res["tokens"][0, rank])
       ended = int(res["lengths"][0, rank]) > 0 and (
           res["tokens"][0, rank, res["lengths"][0, rank] - 1] == tgt_vocab.eos_id)
       text = " ".join(words_out + ([tgt_vocab.eos] if ended and d.show_eos else []))
-      out(f"{rank} {float(res['logprob'][0, rank]):.5g} {text}")
+      out(f"{rank} {float(res['logprob'][0, rank]):.6g} {text}")
     done += 1
   return done
