@@ -203,7 +203,8 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
     ckpts.save("latest", state, meta)
 
   with _Interrupt() as stop:
-    for epoch in range(first_epoch, config.train.num_epochs):
+    last_epoch = first_epoch if meta.get("stopped_early") else config.train.num_epochs
+    for epoch in range(first_epoch, last_epoch):
       t0 = time.time()
       sums = meta["epoch_sums"] if offset else None
       sums = None if sums is None else {k: jnp.asarray(v) for k, v in sums.items()}
@@ -245,15 +246,16 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
         meta["best_valid_loss"] = valid_m["loss"]
         meta["best_epoch"] = epoch + 1
         ckpts.save("best", state, meta)
-      save_latest(None)
       patience = config.train.get("early_stop_patience", 0)
-      if patience and epoch + 1 - meta["best_epoch"] >= patience:
-        log.info("early stop: no better valid loss for %d epochs", patience)
-        break
+      meta["stopped_early"] = bool(patience and epoch + 1 - meta["best_epoch"] >= patience)
+      save_latest(None)
       plots.loss_curves(
           {"train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
            "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]]},
           workdir / "loss.png", title="loss per epoch")
+      if meta["stopped_early"]:
+        log.info("early stop: no better valid loss for %d epochs", patience)
+        break
 
   log.info("best valid loss %.3f at epoch %s; evaluating that checkpoint",
            meta["best_valid_loss"], meta.get("best_epoch"))
