@@ -241,3 +241,19 @@ def translate(config, workdir: Path, params, model, src_vocab: Vocab, tgt_vocab:
       out(f"{rank} {float(res['logprob'][0, rank]):.6g} {text}")
     done += 1
   return done
+
+
+def serve(mode: str, config, workdir: Path, inputs: list[str]) -> None:
+  """--mode=translate: n-best lists for the sentences in `inputs`, else stdin's lines."""
+  import sys
+
+  from seq2seq_jax.errors import UserError
+  from seq2seq_jax.train import restore_params
+
+  src_vocab, tgt_vocab = vocabs_for(config, workdir, None)
+  model = make_model(config, src_vocab, tgt_vocab)
+  params = restore_params(model, init_args(config), config, workdir)
+  n = translate(config, workdir, params, model, src_vocab, tgt_vocab, inputs or sys.stdin,
+                out=lambda s: print(s, flush=True))
+  if n == 0:
+    raise UserError("nothing to translate: give sentences as arguments or on stdin.")
