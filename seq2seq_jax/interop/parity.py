@@ -1,0 +1,147 @@
+"""Numerics parity with the PyTorch references: same weights -> max abs differences.
+
+Each entry of `CASES` builds a Flax model and its PyTorch reference, copies the
+PyTorch weights into Flax with `torch_import`, runs both on a padded batch in
+eval mode and in train mode with dropout 0 (fp32, matmuls at full precision),
+and returns the max abs difference of the outputs (real positions only) and of
+the loss's parameter gradients. tests/test_parity_*.py assert OUTPUT_TOL and
+GRAD_TOL; experiments/parity/print_parity_table.py prints the table.
+
+Adding a model family: a reference in torch_models.py, a mapping in
+torch_import.MAPPINGS and a case function here, registered in CASES.
+Imports torch (like torch_models): use it only where PyTorch is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seq2seq_jax.interop import torch_models
+from seq2seq_jax.interop.torch_import import (
+    TRANSFORMER,
+    ParamMapping,
+    abstract_variables,
+    import_state_dict,
+)
+from seq2seq_jax.models.transformer import Transformer, TransformerConfig
+
+OUTPUT_TOL = 1e-5
+GRAD_TOL = 1e-4
+MODES = ("eval", "train")  # train: dropout 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Diffs:
+  """Max abs differences, Flax vs PyTorch, in one mode."""
+
+  outputs: float
+  grads: float
+
+  @property
+  def ok(self) -> bool:
+    return self.outputs <= OUTPUT_TOL and self.grads <= GRAD_TOL
+
+
+def max_abs_diff(a: dict, b: dict) -> float:
+  """Max |a - b| over the leaves of two pytrees of the same structure."""
+  diffs = jax.tree.map(lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))), a, b)
+  return max(jax.tree.leaves(diffs))
+
+
+def grads_as_flax(module: torch.nn.Module, mapping: ParamMapping, target) -> dict:
+  """The .grad of every torch parameter, mapped onto the Flax tree (layouts included)."""
+  grads = {k: p.grad for k, p in module.named_parameters()}
+  return import_state_dict(grads, mapping, target)
+
+
+def set_dropout(module: torch.nn.Module, p: float) -> None:
+  for m in module.modules():
+    if isinstance(m, torch.nn.Dropout):
+      m.p = p
+
+
+def padded_ids(rng: np.random.Generator, lengths: list[int], width: int, vocab: int,
+               pad: int, first: int | None = None) -> np.ndarray:
+  """[B, width] random ids in [4, vocab) (no specials), `pad` after each row's length."""
+  ids = rng.integers(4, vocab, (len(lengths), width)).astype(np.int32)
+  if first is not None:
+    ids[:, 0] = first
+  ids[np.arange(width)[None, :] >= np.asarray(lengths)[:, None]] = pad
+  return ids
+
+
+# The tutorial's torchtext specials.
+UNK, PAD, BOS, EOS = 0, 1, 2, 3
+
+
+def tiny_transformer_config(**switches) -> TransformerConfig:
+  kw = dict(src_vocab_size=23, tgt_vocab_size=19, hid=32, enc_layers=2, dec_layers=2, heads=4,
+            ff=64, dropout=0.1, max_len=16)
+  return TransformerConfig(**{**kw, **switches})
+
+
+def transformer_parity(cfg: TransformerConfig, seed: int = 0) -> dict[str, Diffs]:
+  """Logits, cross attention and loss; gradients of the tutorial's loss
+  (CrossEntropyLoss(ignore_index=pad) = translation's masked token mean)."""
+  from seq2seq_jax.translation import make_loss_fn
+
+  torch.manual_seed(seed)
+  ref = torch_models.build_transformer(cfg, PAD, PAD)
+  rng = np.random.default_rng(seed)
+  src_len, tgt_len = np.array([8, 5, 2], np.int32), np.array([7, 3, 5], np.int32)
+  src = padded_ids(rng, src_len, 8, cfg.src_vocab_size, PAD)
+  tgt = padded_ids(rng, tgt_len + 1, 8, cfg.tgt_vocab_size, PAD, first=BOS)  # <sos> y, pads
+  real = np.arange(7)[None, :] < tgt_len[:, None]  # [B,T] real target positions
+  tgt_in = np.where(real, tgt[:, :-1], PAD)
+  batch = dict(src=src, src_len=src_len, tgt_in=tgt_in, tgt_out=tgt[:, 1:], tgt_len=tgt_len)
+
+  results = {}
+  for mode in MODES:
+    train = mode == "train"
+    mcfg = dataclasses.replace(cfg, dropout=0.0) if train else cfg
+    model = Transformer(mcfg)
+    target = abstract_variables(model, src[:1], src_len[:1], batch["tgt_in"][:1])
+    variables = import_state_dict(ref.state_dict(), TRANSFORMER, target)
+
+    set_dropout(ref, 0.0 if train else cfg.dropout)
+    ref.train(train)
+    ref.zero_grad()
+    logits_t, attention_t = ref(torch.from_numpy(src).long(),
+                                torch.from_numpy(batch["tgt_in"]).long())
+    loss_t = F.cross_entropy(logits_t.reshape(-1, cfg.tgt_vocab_size),
+                             torch.from_numpy(batch["tgt_out"]).long().reshape(-1),
+                             ignore_index=PAD)
+    loss_t.backward()
+
+    loss_fn = make_loss_fn(model, label_smoothing=0.0)
+    with jax.default_matmul_precision("highest"):
+      logits, attention = model.apply(variables, src, src_len, batch["tgt_in"], train,
+                                      rngs={"dropout": jax.random.key(seed)})
+      (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          variables, batch, jax.random.key(seed), train)
+    outputs = max_abs_diff(
+        dict(logits=np.asarray(logits)[real], attention=np.asarray(attention).transpose(
+            0, 2, 1, 3)[real], loss=np.asarray(loss)),
+        dict(logits=logits_t.detach().numpy()[real], attention=attention_t.detach().numpy(
+        ).transpose(0, 2, 1, 3)[real], loss=loss_t.detach().numpy()))
+    results[mode] = Diffs(outputs, max_abs_diff(grads, grads_as_flax(ref, TRANSFORMER, target)))
+  return results
+
+
+# name -> () -> {mode: Diffs}. RNN seq2seq models and the classifier register theirs here.
+CASES: dict[str, Callable[[], dict[str, Diffs]]] = {
+    "transformer (tutorial: shared LN, post-LN)":
+        lambda: transformer_parity(tiny_transformer_config()),
+    "transformer (separate LNs)":
+        lambda: transformer_parity(tiny_transformer_config(shared_layer_norm=False)),
+    "transformer (pre-LN, separate LNs)":
+        lambda: transformer_parity(tiny_transformer_config(norm="pre", shared_layer_norm=False)),
+    "transformer (sinusoidal positions)":
+        lambda: transformer_parity(tiny_transformer_config(positions="sinusoidal")),
+}
