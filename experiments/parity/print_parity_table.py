@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import jax  # noqa: E402
 import torch  # noqa: E402
 
 from seq2seq_jax.interop import parity  # noqa: E402
@@ -38,7 +39,8 @@ def main(argv: list[str]) -> int:
     print(f"| {name} | {d['eval'].outputs:.2e} | {d['eval'].grads:.2e} | "
           f"{d['train'].outputs:.2e} | {d['train'].grads:.2e} | {'yes' if ok else 'NO'} |",
           flush=True)
-  print(f"\n{torch.__version__=}, {time.time() - t0:.0f} s", file=sys.stderr)
+  print(f"torch {torch.__version__}, jax {jax.__version__}, {time.time() - t0:.0f} s",
+        file=sys.stderr)
   return 1 if failed else 0
 
 

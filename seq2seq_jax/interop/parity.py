@@ -66,6 +66,15 @@ def set_dropout(module: torch.nn.Module, p: float) -> None:
       m.p = p
 
 
+def randomize_norms(module: torch.nn.Module) -> None:
+  """LayerNorms start as ones/zeros, which would hide a swapped norm: make them distinct."""
+  with torch.no_grad():
+    for m in module.modules():
+      if isinstance(m, torch.nn.LayerNorm):
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.uniform_(-0.5, 0.5)
+
+
 def padded_ids(rng: np.random.Generator, lengths: list[int], width: int, vocab: int,
                pad: int, first: int | None = None) -> np.ndarray:
   """[B, width] random ids in [4, vocab) (no specials), `pad` after each row's length."""
@@ -93,6 +102,7 @@ def transformer_parity(cfg: TransformerConfig, seed: int = 0) -> dict[str, Diffs
 
   torch.manual_seed(seed)
   ref = torch_models.build_transformer(cfg, PAD, PAD)
+  randomize_norms(ref)
   rng = np.random.default_rng(seed)
   src_len, tgt_len = np.array([8, 5, 2], np.int32), np.array([7, 3, 5], np.int32)
   src = padded_ids(rng, src_len, 8, cfg.src_vocab_size, PAD)
