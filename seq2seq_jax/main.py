@@ -63,8 +63,9 @@ def load_run_config(workdir: Path) -> ml_collections.ConfigDict:
 
 # task name -> module with build_task(config, workdir) -> train.Task, and
 # serve(mode, config, workdir, inputs) for its own modes (translate, predict).
-TASKS = {"translation": "seq2seq_jax.translation"}
-TASK_MODES = {"translation": ("translate",)}
+TASKS = {"translation": "seq2seq_jax.translation",
+         "classification": "seq2seq_jax.classification"}
+TASK_MODES = {"translation": ("translate",), "classification": ("predict",)}
 
 
 def task_module(config):

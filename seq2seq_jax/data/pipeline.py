@@ -4,6 +4,11 @@ Every batch has `batch_size` rows and a time axis padded to one of `edges`, so a
 jitted step compiles at most once per edge. The last batch of a bucket is filled
 with empty rows (`index == -1`, lengths 0) that carry no loss weight, so no
 example is dropped and no new shape appears.
+
+Sampling: "shuffle" (default) yields every example once per epoch; "balanced"
+yields `steps_per_epoch` batches whose rows each draw a class uniformly, then
+an example of that class uniformly (with replacement), from (seed, epoch); such
+a batch is padded to the edge of its longest row.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from seq2seq_jax.errors import DataError
+from seq2seq_jax.errors import ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
 
@@ -29,6 +34,9 @@ class BucketedDataset:
     edges: increasing bucket edges; an example goes to the first edge >= its length.
     batch_size: rows per batch (a multiple of the device count).
     pad_values: pad value per sequence field (default 0).
+    sampling: "shuffle" or "balanced" (see the module docstring).
+    classes: [N] class of each example; needed by balanced sampling.
+    steps_per_epoch: batches per epoch of balanced sampling.
   """
 
   examples: Sequence[Mapping[str, np.ndarray]]
@@ -36,6 +44,9 @@ class BucketedDataset:
   edges: tuple[int, ...]
   batch_size: int
   pad_values: Mapping[str, int] = dataclasses.field(default_factory=dict)
+  sampling: str = "shuffle"
+  classes: np.ndarray | None = None
+  steps_per_epoch: int = 0
 
   def __post_init__(self):
     if len(self.examples) == 0:
@@ -43,6 +54,10 @@ class BucketedDataset:
     if max(self.lengths) > self.edges[-1]:
       raise DataError(f"an example has length {max(self.lengths)} > the largest bucket edge "
                       f"{self.edges[-1]}: raise data.max_len or filter longer sentences.")
+    if self.sampling not in ("shuffle", "balanced"):
+      raise ConfigError(f"unknown sampling {self.sampling!r}; use shuffle or balanced.")
+    if self.sampling == "balanced" and (self.classes is None or self.steps_per_epoch < 1):
+      raise ConfigError("balanced sampling needs the examples' classes and steps_per_epoch >= 1.")
 
   @property
   def bucket_of(self) -> np.ndarray:
@@ -61,7 +76,7 @@ class BucketedDataset:
     return chunks
 
   def num_batches(self) -> int:
-    return len(self._chunks(None))
+    return self.steps_per_epoch if self.sampling == "balanced" else len(self._chunks(None))
 
   def shapes(self) -> set[int]:
     return {self.edges[b] for b in np.unique(self.bucket_of)}
@@ -69,8 +84,22 @@ class BucketedDataset:
   def batches(self, *, seed: int | None = None, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
     """Yields batches; shuffled by (seed, epoch) when seed is given; skips the first `start`."""
     rng = None if seed is None else np.random.default_rng([seed, epoch])
+    if self.sampling == "balanced":
+      yield from self._balanced(np.random.default_rng([seed or 0, epoch]), start)
+      return
     for b, idx in self._chunks(rng)[start:]:
       yield self._collate(idx, self.edges[b])
+
+  def _balanced(self, rng: np.random.Generator, start: int) -> Iterator[Batch]:
+    classes = np.asarray(self.classes)
+    order = np.argsort(classes, kind="stable")  # example ids grouped by class
+    _, sizes = np.unique(classes, return_counts=True)
+    first = np.cumsum(sizes) - sizes
+    c = rng.integers(len(sizes), size=self.steps_per_epoch * self.batch_size)
+    rows = order[first[c] + rng.integers(sizes[c])].reshape(self.steps_per_epoch, -1)
+    buckets = self.bucket_of
+    for idx in rows[start:]:
+      yield self._collate(idx, self.edges[buckets[idx].max()])
 
   def _collate(self, idx: np.ndarray, edge: int) -> Batch:
     first = self.examples[idx[0]]

@@ -3,14 +3,21 @@
   numbers   embedded default: English number words -> French (generated, no download)
   multi30k  Multi30k task 1 de->en (tfds builder over a local dir / upstream files)
 
+and a dataset name -> labelled texts (classification):
+
+  names     surnames by language, one <Language>.txt per label (names_folder builder)
+
 Text is normalised the way each tutorial does (Multi30k: lowercase, split on
-whitespace). Other tasks register their own loaders here.
+whitespace; names: Unicode -> the char-RNN tutorial's 57 ascii letters). Other
+tasks register their own loaders here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import string
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,5 +75,60 @@ def load_parallel(data) -> ParallelText:
   except KeyError:
     known = ", ".join(sorted(PARALLEL))
     raise ConfigError(f"unknown dataset {data.name!r} for translation; known: {known}. "
+                      "Set --config.data.name=<one of them>.") from None
+  return loader(data)
+
+
+# The char-RNN classification tutorial's alphabet: 52 ascii letters and " .,;'".
+NAME_LETTERS = string.ascii_letters + " .,;'"
+
+
+def unicode_to_ascii(text: str) -> str:
+  """NFD, drop combining marks and anything outside NAME_LETTERS: 'Ślusàrski' -> 'Slusarski'."""
+  return "".join(c for c in unicodedata.normalize("NFD", text)
+                 if unicodedata.category(c) != "Mn" and c in NAME_LETTERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelledText:
+  """Normalised texts with integer labels, in file order; `label_names` sorted.
+
+  `dropped` holds the raw lines that are empty after normalisation (skipped).
+  """
+
+  texts: list[str]
+  labels: list[int]
+  label_names: list[str]
+  dropped: list[str]
+
+
+def _names(data) -> LabelledText:
+  from seq2seq_jax.data.tfds_builders import load_records
+
+  records = load_records("names_folder", data.dir or None, data.cache_dir or default_cache_dir(),
+                         download=data.download)["train"]
+  label_names = sorted({r["label"] for r in records})
+  label_id = {name: i for i, name in enumerate(label_names)}
+  texts, labels, dropped = [], [], []
+  for r in records:
+    text = unicode_to_ascii(r["name"])
+    if text:
+      texts.append(text)
+      labels.append(label_id[r["label"]])
+    else:
+      dropped.append(r["name"])
+  return LabelledText(texts, labels, label_names, dropped)
+
+
+LABELLED: dict[str, Callable] = {"names": _names}
+
+
+def load_labelled(data) -> LabelledText:
+  """Loads the classification dataset named by `config.data.name`."""
+  try:
+    loader = LABELLED[data.name]
+  except KeyError:
+    known = ", ".join(sorted(LABELLED))
+    raise ConfigError(f"unknown dataset {data.name!r} for classification; known: {known}. "
                       "Set --config.data.name=<one of them>.") from None
   return loader(data)

@@ -1,0 +1,95 @@
+"""Char-RNN surname classifier: 18 languages (PyTorch "classifying names" tutorial).
+
+Default: the fast batched best model (2-layer bidirectional GRU over letter
+embeddings, dropout 0.4, Adam, batch 64, natural frequencies, early stopping on
+validation loss):
+  python -m seq2seq_jax.main --config=configs/char_rnn.py
+  -> test top-1 ~ 87 %, macro ~ 78 % in about a minute on a 2-core CPU (see README).
+
+Arguments (`--config=configs/char_rnn.py:ARG`):
+  default    as above
+  tutorial   the tutorial's recipe exactly: its i2h/i2o cell over one-hot
+             letters, hidden 128, batch 1, each step a random language then a
+             random name of it, SGD lr 0.005, 100,000 steps (100 "epochs" of
+             1,000, so the per-epoch train loss is the loss averaged every
+             1,000 steps, plotted in loss.png), ✓/✗ samples every 5,000 steps
+  tutorial_gru   the same loop with a GRU cell
+  gru | lstm   the fast batched recipe with a one-layer one-hot GRU / LSTM
+  bigru | bilstm   the default (bigru) and the same with LSTM cells
+  balanced   the default with class-balanced sampling (for macro accuracy)
+
+Then: --mode=predict --workdir=RUN Hinton Schmidhuber  (top-3 languages per name)
+and --mode=evaluate --workdir=RUN (top-1/top-3/macro, per language, confusion PNG).
+"""
+
+import ml_collections
+
+
+def get_config(arg: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = "classification"
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "names"
+  c.data.dir = "../shared/data/names"  # one <Language>.txt per label
+  c.data.cache_dir = ""  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
+  c.data.download = False  # fetch the tutorial's data.zip when data.dir is missing
+  c.data.test_fraction = 0.15  # stratified, per language
+  c.data.valid_fraction = 0.1  # of the remaining 85 %
+  c.data.split_seed = 0
+  c.data.bucket_edges = (8, 12, 20)  # names have 2..19 letters
+
+  c.model = ml_collections.ConfigDict()
+  c.model.cell = "gru"  # tutorial | srn | gru | lstm
+  c.model.hidden = 128
+  c.model.num_layers = 2
+  c.model.bidirectional = True
+  c.model.input = "embed"  # onehot | embed
+  c.model.embed_dim = 64
+  c.model.dropout = 0.4  # on the embeddings, between layers and before the output layer
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_epochs = 30
+  c.train.batch_size = 64
+  c.train.eval_batch_size = 256
+  c.train.sampling = "shuffle"  # shuffle: natural frequencies | balanced: random class per row
+  c.train.steps_per_epoch = 0  # balanced sampling: batches per epoch
+  c.train.class_balance = 0.0  # loss weight ~ count**-class_balance (1: classes count equally)
+  c.train.optimizer = "adam"
+  c.train.learning_rate = 3e-3
+  c.train.b1 = 0.9
+  c.train.b2 = 0.999
+  c.train.momentum = 0.0
+  c.train.weight_decay = 0.0
+  c.train.schedule = "constant"
+  c.train.warmup_steps = 0
+  c.train.decay_steps = 0
+  c.train.clip = 1.0
+  c.train.label_smoothing = 0.0
+  c.train.log_every_steps = 50
+  c.train.checkpoint_every_steps = 0  # 0: at the end of each epoch only
+  c.train.stop_after_steps = 0  # >0: save and stop there (resume by running again)
+  c.train.early_stop_patience = 3  # stop after this many epochs without a better valid loss
+
+  c.report = ml_collections.ConfigDict()
+  c.report.topk = 3  # predict mode
+  c.report.sample_every_epochs = 1  # the tutorial's ✓/✗ progress line (0: off)
+
+  if arg in ("tutorial", "tutorial_gru"):
+    c.model.update(cell="tutorial" if arg == "tutorial" else "gru", bidirectional=False,
+                   input="onehot", num_layers=1, dropout=0.0)
+    c.train.update(num_epochs=100, steps_per_epoch=1000, batch_size=1, sampling="balanced",
+                   optimizer="sgd", learning_rate=0.005, clip=0.0, early_stop_patience=0,
+                   log_every_steps=1000)
+    c.report.sample_every_epochs = 5
+  elif arg in ("gru", "lstm"):
+    c.model.update(cell=arg, bidirectional=False, input="onehot", num_layers=1, dropout=0.2)
+  elif arg in ("bigru", "bilstm"):
+    c.model.update(cell=arg[2:])
+  elif arg == "balanced":
+    c.train.update(sampling="balanced", steps_per_epoch=250)
+  elif arg != "default":
+    raise ValueError(f"unknown config argument {arg!r}: use default, tutorial, tutorial_gru, "
+                     "gru, lstm, bigru, bilstm or balanced")
+  return c

@@ -1,0 +1,323 @@
+"""The classification task: surnames -> language with a char-RNN, and predict mode.
+
+Batches (fixed shapes from data/pipeline.py):
+  chars [B,L] letter ids (1..57, 0 = padding)   length [B]   label [B]
+  index [B] example id in its split (-1: padding row, zero weight)
+
+The stratified train/validation/test split is drawn once (seeded) and saved as
+`split.json` in the work directory with the label names, so evaluate and
+predict use the same test names and need no dataset.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seq2seq_jax import metrics, plots
+from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.registry import NAME_LETTERS, LabelledText, load_labelled, unicode_to_ascii
+from seq2seq_jax.errors import CheckpointError, ConfigError, DataError
+from seq2seq_jax.models.classifier import CharClassifier
+from seq2seq_jax.train import Task
+
+log = logging.getLogger("seq2seq_jax")
+
+SPLIT_FILE = "split.json"
+SPLITS = ("train", "validation", "test")
+Example = tuple[str, int]  # (ascii name, label id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  """Label names (index order) and the (name, label id) examples of each split."""
+
+  labels: list[str]
+  train: list[Example]
+  validation: list[Example]
+  test: list[Example]
+
+  def save(self, path: Path) -> None:
+    path.write_text(json.dumps(dataclasses.asdict(self), ensure_ascii=False) + "\n")
+
+  @classmethod
+  def load(cls, path: Path) -> Split:
+    d = json.loads(path.read_text())
+    return cls(d["labels"], *([(n, int(y)) for n, y in d[s]] for s in SPLITS))
+
+  def duplicates(self) -> dict[str, int]:
+    """Names that occur under several labels (kept as the data has them)."""
+    labels_of = collections.defaultdict(set)
+    for s in SPLITS:
+      for name, y in getattr(self, s):
+        labels_of[name].add(y)
+    multi = {n for n, ys in labels_of.items() if len(ys) > 1}
+    return {"names_in_several_languages": len(multi),
+            **{f"{s}_examples_with_such_names": sum(n in multi for n, _ in getattr(self, s))
+               for s in SPLITS}}
+
+
+def make_split(data: LabelledText, test_fraction: float, valid_fraction: float,
+               seed: int) -> Split:
+  """Stratified: per label, round(test_fraction * n) test names, then round(valid_fraction *
+  rest) validation names, the remainder train; drawn from `seed`, file order kept."""
+  rng = np.random.default_rng(seed)
+  labels = np.asarray(data.labels)
+  parts = {s: [] for s in SPLITS}
+  for y in range(len(data.label_names)):
+    idx = rng.permutation(np.flatnonzero(labels == y))
+    n_test = int(round(test_fraction * len(idx)))
+    n_valid = int(round(valid_fraction * (len(idx) - n_test)))
+    for s, chosen in zip(SPLITS, (idx[n_test + n_valid:], idx[n_test:n_test + n_valid],
+                                  idx[:n_test])):
+      parts[s] += chosen.tolist()
+  return Split(list(data.label_names),
+               *([(data.texts[i], data.labels[i]) for i in sorted(parts[s])] for s in SPLITS))
+
+
+def split_for(config, workdir: Path) -> Split:
+  """The run's saved split, or a new one from the dataset (saved for evaluate / predict)."""
+  path = workdir / SPLIT_FILE
+  if path.exists():
+    return Split.load(path)
+  data = load_labelled(config.data)
+  if data.dropped:
+    log.warning("%d lines are empty after ascii folding and were skipped: %s", len(data.dropped),
+                ", ".join(repr(x) for x in data.dropped[:5]))
+  d = config.data
+  split = make_split(data, d.test_fraction, d.valid_fraction, d.split_seed)
+  split.save(path)
+  log.info("saved the split to %s", path)
+  return split
+
+
+def encode(name: str) -> np.ndarray:
+  """ascii name -> letter ids [len(name)] (1..57; 0 is padding)."""
+  return np.asarray([NAME_LETTERS.index(c) + 1 for c in name], np.int32)
+
+
+def make_model(config, num_classes: int) -> CharClassifier:
+  m = config.model
+  if m.cell not in ("tutorial", "srn", "gru", "lstm") or m.input not in ("onehot", "embed"):
+    raise ConfigError(f"model.cell={m.cell!r}, model.input={m.input!r}: use cell tutorial, srn, "
+                      "gru or lstm and input onehot or embed.")
+  if m.cell == "tutorial" and (m.input != "onehot" or m.bidirectional or m.num_layers != 1):
+    raise ConfigError("model.cell=tutorial is the tutorial's one-layer one-hot RNN: use "
+                      "model.input=onehot, bidirectional=False, num_layers=1.")
+  return CharClassifier(num_classes=num_classes, num_letters=len(NAME_LETTERS), cell=m.cell,
+                        hidden=m.hidden, num_layers=m.num_layers, bidirectional=m.bidirectional,
+                        input=m.input, embed_dim=m.embed_dim, dropout=m.dropout)
+
+
+def bucket_edges(config, examples: Iterable[Example]) -> tuple[int, ...]:
+  """config.data.bucket_edges, plus one edge (multiple of 4) if a name is longer."""
+  edges = tuple(config.data.bucket_edges)
+  longest = max(len(n) for n, _ in examples)
+  if longest > edges[-1]:
+    log.warning("longest name has %d letters > the largest bucket edge %d: adding an edge",
+                longest, edges[-1])
+    edges += (-(-longest // 4) * 4,)
+  return edges
+
+
+def make_dataset(examples: Sequence[Example], edges: tuple[int, ...], batch_size: int, *,
+                 sampling: str = "shuffle", steps_per_epoch: int = 0) -> BucketedDataset:
+  rows = [dict(chars=encode(n), length=len(n), label=y) for n, y in examples]
+  return BucketedDataset(rows, np.asarray([len(n) for n, _ in examples]), edges, batch_size,
+                         sampling=sampling, classes=np.asarray([y for _, y in examples]),
+                         steps_per_epoch=steps_per_epoch)
+
+
+def pad_names(names: Sequence[str], edges: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+  """Names -> chars [N, edge] (the first edge >= the longest, else its length), length [N]."""
+  longest = max(len(n) for n in names)
+  edge = next((e for e in edges if e >= longest), longest)
+  chars = np.zeros((len(names), edge), np.int32)
+  for i, n in enumerate(names):
+    chars[i, :len(n)] = encode(n)
+  return chars, np.asarray([len(n) for n in names], np.int32)
+
+
+def init_args(config) -> tuple:
+  """Dummy (chars, length) that `model.init` traces once."""
+  edge = config.data.bucket_edges[0]
+  return jnp.ones((1, edge), jnp.int32), jnp.full((1,), edge, jnp.int32)
+
+
+def class_weights(train: Sequence[Example], num_classes: int, power: float) -> np.ndarray:
+  """[C] loss weight ~ count**-power (0: natural, 1: every class equal), mean 1 over train."""
+  counts = np.bincount([y for _, y in train], minlength=num_classes).astype(np.float64)
+  w = np.where(counts > 0, np.maximum(counts, 1.0) ** -power, 0.0)
+  return (w * counts.sum() / (w * counts).sum()).astype(np.float32)
+
+
+def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
+  """NLL of the label (class-weighted and smoothed in training only); sums count top-1/3."""
+
+  def loss_fn(params, batch, rng, train: bool):
+    logp = model.apply(params, batch["chars"], batch["length"], train, rngs={"dropout": rng})
+    real = (batch["index"] >= 0).astype(jnp.float32)
+    true = jnp.take_along_axis(logp, batch["label"][:, None], axis=-1)[:, 0]
+    rank = (logp > true[:, None]).sum(axis=-1)  # classes scored above the label
+    nll = -true
+    sums = {"loss_sum": (nll * real).sum(), "weight": real.sum(),
+            "correct": ((rank == 0) * real).sum(), "correct3": ((rank < 3) * real).sum()}
+    if train:
+      if label_smoothing:
+        nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
+      real = real * jnp.asarray(weights)[batch["label"]]
+    return (nll * real).sum() / jnp.maximum(real.sum(), 1e-9), sums
+
+  return loss_fn
+
+
+def summarize(sums: dict[str, float]) -> dict[str, float]:
+  n = max(sums["weight"], 1.0)
+  loss = sums["loss_sum"] / n
+  return {"loss": loss, "ppl": metrics.perplexity(loss), "accuracy": 100.0 * sums["correct"] / n,
+          "top3_accuracy": 100.0 * sums["correct3"] / n}
+
+
+def log_probs(model, params, data: BucketedDataset) -> np.ndarray:
+  """[N, C] log-probabilities of every example of `data`, in dataset order."""
+  apply = jax.jit(model.apply)
+  out = None
+  for batch in data.batches():
+    logp = np.asarray(apply(params, batch["chars"], batch["length"]))
+    if out is None:
+      out = np.zeros((len(data.examples), logp.shape[1]), np.float32)
+    real = batch["index"] >= 0
+    out[batch["index"][real]] = logp[real]
+  return out
+
+
+def accuracy_report(logp: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> dict:
+  """top-1, top-3, per-label and macro accuracy (%), and the confusion matrix."""
+  rank = (logp > np.take_along_axis(logp, labels[:, None], axis=1)).sum(axis=1)
+  per_label = {name: 100.0 * float(np.mean(rank[labels == y] == 0))
+               for y, name in enumerate(label_names) if (labels == y).any()}
+  return {"top1_accuracy": 100.0 * float(np.mean(rank == 0)),
+          "top3_accuracy": 100.0 * float(np.mean(rank < 3)),
+          "macro_accuracy": float(np.mean(list(per_label.values()))),
+          "per_language_accuracy": per_label,
+          "confusion": metrics.confusion_matrix(labels, logp.argmax(axis=1), len(label_names))}
+
+
+def build_task(config, workdir: Path) -> Task:
+  split = split_for(config, workdir)
+  num_classes = len(split.labels)
+  t = config.train
+  edges = bucket_edges(config, split.train + split.validation + split.test)
+  datasets = {
+      "train": make_dataset(split.train, edges, t.batch_size, sampling=t.sampling,
+                            steps_per_epoch=t.steps_per_epoch),
+      "validation": make_dataset(split.validation, edges, t.eval_batch_size),
+      "test": make_dataset(split.test, edges, t.eval_batch_size)}
+  dup = split.duplicates()
+  log.info("%d languages; %d/%d/%d train/validation/test names; %d names occur in several "
+           "languages (%d test names are such names)", num_classes, len(split.train),
+           len(split.validation), len(split.test), dup["names_in_several_languages"],
+           dup["test_examples_with_such_names"])
+  model = make_model(config, num_classes)
+
+  def report(params, split_name: str) -> dict:
+    examples = getattr(split, split_name)
+    logp = log_probs(model, params, datasets[split_name])
+    out = accuracy_report(logp, np.asarray([y for _, y in examples]), split.labels)
+    path = workdir / f"confusion_{split_name}.png"
+    plots.confusion(out.pop("confusion"), split.labels, path,
+                    title=f"{split_name}: top-1 {out['top1_accuracy']:.1f}%, "
+                          f"macro {out['macro_accuracy']:.1f}% (rows normalised)")
+    log.info("%s: top-1 %.1f%% | top-3 %.1f%% | macro %.1f%% | %d names", split_name,
+             out["top1_accuracy"], out["top3_accuracy"], out["macro_accuracy"], len(examples))
+    for name, acc in out["per_language_accuracy"].items():
+      log.info("  %-12s %5.1f%%", name, acc)
+    return {**out, "confusion_png": str(path), "duplicates": dup}
+
+  weights = class_weights(split.train, num_classes, t.class_balance)
+  return Task(model=model, init_args=init_args(config), train_data=datasets["train"],
+              eval_data={k: v for k, v in datasets.items() if k != "train"},
+              loss_fn=make_loss_fn(model, t.label_smoothing, weights), summarize=summarize,
+              report=report, on_epoch_end=sample_printer(config, model, split, edges,
+                                                         datasets["train"].num_batches()))
+
+
+def sample_printer(config, model, split: Split, edges: tuple[int, ...], steps_per_epoch: int):
+  """on_epoch_end: every `report.sample_every_epochs` epochs, the tutorial's progress line
+  `step pct% (time) loss name / guess ✓|✗ (truth)` for a random language's random name."""
+  every = config.report.sample_every_epochs
+  if not every:
+    return None
+  by_label = collections.defaultdict(list)
+  for name, y in split.train:
+    by_label[y].append(name)
+  apply = jax.jit(model.apply)
+  start = time.time()
+
+  def on_epoch_end(params, epoch: int) -> None:
+    if epoch % every:
+      return
+    rng = np.random.default_rng([config.seed, epoch])
+    y = sorted(by_label)[rng.integers(len(by_label))]
+    name = by_label[y][rng.integers(len(by_label[y]))]
+    logp = np.asarray(apply(params, *pad_names([name], edges)))[0]
+    guess = int(logp.argmax())
+    mark = "✓" if guess == y else f"✗ ({split.labels[y]})"
+    minutes, seconds = divmod(int(time.time() - start), 60)
+    log.info("%d %d%% (%dm %ds) %.4f %s / %s %s", epoch * steps_per_epoch,
+             100 * epoch // config.train.num_epochs, minutes, seconds, -logp[y], name,
+             split.labels[guess], mark)
+
+  return on_epoch_end
+
+
+def predict(config, workdir: Path, names: Iterable[str], out=print) -> int:
+  """Prints `> name` and the top-k `(logprob) language` lines per name; returns #predicted.
+
+  Names are folded to ascii like the training data; one that is empty after
+  folding gets a warning and the stream goes on.
+  """
+  from seq2seq_jax import train
+
+  path = workdir / SPLIT_FILE
+  if not path.exists():
+    raise CheckpointError(f"{workdir} has no {SPLIT_FILE}: pass the --workdir of a trained "
+                          "classification run.")
+  labels = Split.load(path).labels
+  model = make_model(config, len(labels))
+  params = train.restore_params(model, init_args(config), config, workdir)
+  apply = jax.jit(model.apply)
+  edges = tuple(config.data.bucket_edges)
+  k = min(config.report.topk, len(labels))
+  done = 0
+  for raw in names:
+    raw = raw.strip()
+    name = unicode_to_ascii(raw)
+    if not name:
+      log.warning("%r is empty after ascii folding (only a-z, A-Z and \" .,;'\" are kept): "
+                  "skipped", raw)
+      continue
+    logp = np.asarray(apply(params, *pad_names([name], edges)))[0]
+    out(f"> {raw}" + (f"  (as {name})" if name != raw else ""))
+    for y in np.argsort(-logp, kind="stable")[:k]:
+      out(f"({logp[y]:.2f}) {labels[y]}")
+    done += 1
+  return done
+
+
+def serve(mode: str, config, workdir: Path, inputs: list[str]) -> None:
+  """--mode=predict: names from the command line, else one per line on stdin."""
+  names = inputs if inputs else (line for line in sys.stdin if line.strip())
+  if not predict(config, workdir, names):
+    raise DataError("no name to classify: every input is empty after ascii folding (names are "
+                    "kept as the letters a-z, A-Z and \" .,;'\"); pass a name in Latin letters.")
