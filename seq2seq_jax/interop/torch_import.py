@@ -76,6 +76,19 @@ TRANSFORMER = ParamMapping(
     rewrites=((r"/embed/", "/"),  # the Flax Embedder module is inlined in torch's Encoder
               (r"layers_(\d+)", r"layers/\1")))
 
+# models/rnn.py's cells, l{k}[_reverse]/{ih,hh}/{kernel,bias}, as torch.nn.RNN / GRU / LSTM
+# parameters (weight_ih_l0, bias_hh_l1_reverse, ...), or a single torch.nn.RNNCell /
+# GRUCell / LSTMCell's (weight_ih, bias_hh). Gate orders already agree (r,z,n; i,f,g,o).
+RNN_LEAVES = (
+    Rule(r"((?:.+/)?)l(\d+)(_reverse)?/(ih|hh)/kernel", r"\1weight_\4_l\2\3", transpose=True),
+    Rule(r"((?:.+/)?)l(\d+)(_reverse)?/(ih|hh)/bias", r"\1bias_\4_l\2\3"),
+    Rule(r"((?:.+/)?)(ih|hh)/kernel", r"\1weight_\2", transpose=True),
+    Rule(r"((?:.+/)?)(ih|hh)/bias", r"\1bias_\2"),
+)
+
+# A models/rnn.py RNN stack or cell on its own <-> the torch.nn layer.
+RNN_LAYERS = ParamMapping("recurrent layer", RNN_LEAVES + COMMON_LEAVES)
+
 # config.model.name -> mapping. RNN seq2seq models and the classifier add theirs here.
 MAPPINGS: dict[str, ParamMapping] = {"transformer": TRANSFORMER}
 
