@@ -53,7 +53,9 @@ def train(arg: str, workdir: Path, chunk_steps: int) -> float:
   """Runs (or resumes) one config to the end; returns the processes' wall seconds."""
   c = load_config(arg)
   total = c.train.num_epochs * c.train.steps_per_epoch if c.train.sampling == "balanced" else 0
-  stops = list(range(chunk_steps, total, chunk_steps)) if c.train.batch_size == 1 else []
+  # Stop mid-epoch: a stop on an epoch's last step would skip that epoch's validation.
+  half = c.train.steps_per_epoch // 2
+  stops = list(range(chunk_steps - half, total, chunk_steps)) if c.train.batch_size == 1 else []
   wall = 0.0
   for stop in [*stops, 0]:
     t0 = time.time()
