@@ -82,7 +82,7 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c.decode.show_eos = False
 
   if arg == "numbers":
-    c.train.num_epochs = 3
+    c.train.num_epochs = 2
     c.decode.max_len = 24
     c.data.bucket_edges = (12, 16)
   elif arg == "multi30k":
