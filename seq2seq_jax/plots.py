@@ -30,35 +30,33 @@ def loss_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str |
   plt.close(fig)
 
 
+def _heatmap(matrix: np.ndarray, xlabels: Sequence[str], ylabels: Sequence[str], path, *,
+             xlabel: str, ylabel: str, title: str, figsize, title_pad: int, **imshow) -> None:
+  """matshow with a colour bar and a label on every row and column."""
+  fig, ax = plt.subplots(figsize=figsize)
+  im = ax.matshow(matrix, **imshow)
+  fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+  ax.set_xticks(range(len(xlabels)), xlabels, rotation=90)
+  ax.set_yticks(range(len(ylabels)), ylabels)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if title:
+    ax.set_title(title, pad=title_pad)
+  fig.savefig(path, dpi=120, bbox_inches="tight")
+  plt.close(fig)
+
+
 def attention_map(weights: np.ndarray, src_tokens: Sequence[str], tgt_tokens: Sequence[str],
                   path: str | Path, *, title: str = "") -> None:
   """Heat map of attention weights [len(tgt), len(src)] with token labels on both axes."""
-  fig, ax = plt.subplots(figsize=(1 + 0.45 * len(src_tokens), 1 + 0.45 * len(tgt_tokens)))
-  im = ax.matshow(weights, cmap="bone", vmin=0.0)
-  fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-  ax.set_xticks(range(len(src_tokens)), src_tokens, rotation=90)
-  ax.set_yticks(range(len(tgt_tokens)), tgt_tokens)
-  ax.set_xlabel("source")
-  ax.set_ylabel("output")
-  if title:
-    ax.set_title(title, pad=40)
-  fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
+  _heatmap(weights, src_tokens, tgt_tokens, path, xlabel="source", ylabel="output", title=title,
+           figsize=(1 + 0.45 * len(src_tokens), 1 + 0.45 * len(tgt_tokens)), title_pad=40,
+           cmap="bone", vmin=0.0)
 
 
 def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *,
               title: str = "") -> None:
   """Row-normalised confusion matrix with label names on both axes."""
-  rows = matrix.sum(axis=1, keepdims=True)
-  norm = matrix / np.maximum(rows, 1)
-  fig, ax = plt.subplots(figsize=(8, 7))
-  im = ax.matshow(norm, cmap="viridis", vmin=0.0, vmax=1.0)
-  fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-  ax.set_xticks(range(len(labels)), labels, rotation=90)
-  ax.set_yticks(range(len(labels)), labels)
-  ax.set_xlabel("predicted")
-  ax.set_ylabel("true")
-  if title:
-    ax.set_title(title, pad=60)
-  fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
+  norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+  _heatmap(norm, labels, labels, path, xlabel="predicted", ylabel="true", title=title,
+           figsize=(8, 7), title_pad=60, cmap="viridis", vmin=0.0, vmax=1.0)
