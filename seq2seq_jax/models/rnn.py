@@ -100,10 +100,14 @@ def cell_kwargs(kind: str, hidden: int, activation: str) -> dict:
   return dict(hidden=hidden, activation=activation) if kind == "srn" else dict(hidden=hidden)
 
 
-def scanned(cell_cls):
-  """`cell_cls` lifted over the time axis (axis 1) with shared parameters."""
+def scanned(cell_cls, unroll: int = 1):
+  """`cell_cls` lifted over the time axis (axis 1) with shared parameters.
+
+  `unroll` steps per loop iteration: on CPU the loop overhead dominates small cells,
+  and unrolling a few steps runs ~2x faster (at some compile time).
+  """
   return nn.scan(cell_cls, variable_broadcast="params", split_rngs={"params": False},
-                 in_axes=1, out_axes=1)
+                 in_axes=1, out_axes=1, unroll=unroll)
 
 
 def reverse_padded(x, lengths):
@@ -128,6 +132,7 @@ class RNN(nn.Module):
   bidirectional: bool = False
   activation: str = "tanh"  # srn only
   dropout: float = 0.0  # between layers, as torch
+  unroll: int = 1  # time steps per scan iteration (see `scanned`)
 
   @nn.compact
   def __call__(self, x, mask, initial: list[Any] | None = None, train: bool = False):
@@ -142,7 +147,8 @@ class RNN(nn.Module):
         carry = (initial[k] if initial is not None
                  else cls(**kwargs, parent=None).initial_carry(x.shape[0]))
         inp = reverse_padded(x, lengths) if suffix else x
-        carry, y = scanned(cls)(**kwargs, name=f"l{layer}{suffix}")(carry, (inp, mask))
+        carry, y = scanned(cls, self.unroll)(**kwargs, name=f"l{layer}{suffix}")(carry,
+                                                                                 (inp, mask))
         outs.append(reverse_padded(y, lengths) if suffix else y)
         finals.append(carry)
       x = jnp.concatenate(outs, axis=-1)

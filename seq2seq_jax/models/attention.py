@@ -1,0 +1,109 @@
+"""Attention for the RNN decoders, all masked: padded source slots get weight exactly 0.
+
+  fixed     the PyTorch tutorial's: weights = softmax(Linear(query) over `max_length`
+            encoder slots), query = concat(embedded, hidden); no keys involved
+  additive  Bahdanau: score = v . tanh(W_q query + W_k memory)
+  dot       Luong: score = query . memory
+  general   Luong: score = query . (W memory)
+
+Every module has `prepare(memory) -> keys` (computed once per source, so decoding
+projects the memory once) and `__call__(query, memory, keys, mask) -> (context
+[B,M], weights [B,S])` for query [B,Q], memory [B,S,M], mask [B,S] bool.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.models.layers import dense
+
+NEG_INF = -1e9
+
+
+def masked_softmax(scores, mask):
+  """scores [B,S], mask [B,S] -> weights [B,S] summing to 1 over the real slots."""
+  return jax.nn.softmax(jnp.where(mask, scores, NEG_INF), axis=-1)
+
+
+def attend(scores, memory, mask):
+  weights = masked_softmax(scores, mask)
+  return jnp.einsum("bs,bsm->bm", weights, memory), weights
+
+
+class FixedLengthAttention(nn.Module):
+  """The tutorial's `attn` Linear: one score per encoder slot, up to `max_length` slots."""
+
+  query_features: int
+  max_length: int
+
+  def setup(self):
+    self.attn = dense(self.max_length, self.query_features, name="attn")
+
+  def prepare(self, memory):
+    return None
+
+  def __call__(self, query, memory, keys, mask):
+    s = memory.shape[1]
+    if s > self.max_length:
+      raise ConfigError(f"the fixed-length attention has {self.max_length} slots but a source "
+                        f"batch is padded to {s}: raise model.max_length or lower "
+                        "data.bucket_edges.")
+    return attend(self.attn(query)[:, :s], memory, mask)
+
+
+class AdditiveAttention(nn.Module):
+  """Bahdanau et al. (2015): score = v . tanh(W_q q + W_k m)."""
+
+  query_features: int
+  memory_features: int
+  features: int
+
+  def setup(self):
+    self.w_q = dense(self.features, self.query_features, use_bias=False, name="w_q")
+    self.w_k = dense(self.features, self.memory_features, use_bias=False, name="w_k")
+    self.v = dense(1, self.features, use_bias=False, name="v")
+
+  def prepare(self, memory):
+    return self.w_k(memory)  # [B,S,A]
+
+  def __call__(self, query, memory, keys, mask):
+    scores = self.v(jnp.tanh(keys + self.w_q(query)[:, None]))[..., 0]
+    return attend(scores, memory, mask)
+
+
+class BilinearAttention(nn.Module):
+  """Luong et al. (2015): `dot` score = q . m; `general` score = q . (W m)."""
+
+  query_features: int
+  memory_features: int
+  general: bool = True
+
+  def setup(self):
+    if self.general:
+      self.w = dense(self.query_features, self.memory_features, use_bias=False, name="w")
+    elif self.query_features != self.memory_features:
+      raise ConfigError(f"dot attention needs equal query and memory sizes, got "
+                        f"{self.query_features} and {self.memory_features} (a bidirectional "
+                        "encoder doubles the memory): use model.attention=general.")
+
+  def prepare(self, memory):
+    return self.w(memory) if self.general else memory
+
+  def __call__(self, query, memory, keys, mask):
+    return attend(jnp.einsum("bq,bsq->bs", query, keys), memory, mask)
+
+
+def make_attention(kind: str, *, query_features: int, memory_features: int,
+                   max_length: int, name: str = "attention") -> nn.Module:
+  """The attention module named by `model.attention` (fixed | additive | dot | general)."""
+  if kind == "fixed":
+    return FixedLengthAttention(query_features, max_length, name=name)
+  if kind == "additive":
+    return AdditiveAttention(query_features, memory_features, query_features, name=name)
+  if kind in ("dot", "general"):
+    return BilinearAttention(query_features, memory_features, kind == "general", name=name)
+  raise ConfigError(f"unknown model.attention {kind!r}; use none, fixed, additive, dot or "
+                    "general.")
