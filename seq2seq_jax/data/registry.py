@@ -2,6 +2,9 @@
 
   numbers   embedded default: English number words -> French (generated, no download)
   multi30k  Multi30k task 1 de->en (tfds builder over a local dir / upstream files)
+  eng_fra   the PyTorch tutorial's filtered eng-fra pairs, fra->eng (data/eng_fra.py)
+  eng_fra_full  all eng-fra pairs, no prefix filter, held-out splits (data/eng_fra.py)
+  char_pairs    the char seq2seq toy's words, hello->hola ... (embedded, data/toys.py)
 
 and a dataset name -> labelled texts (classification):
 
@@ -65,7 +68,20 @@ def _multi30k(data) -> ParallelText:
   return ParallelText(tok(records["train"]), tok(records["validation"]), tok(records["test"]))
 
 
-PARALLEL: dict[str, Callable] = {"numbers": _numbers, "multi30k": _multi30k}
+def _eng_fra(data) -> ParallelText:
+  from seq2seq_jax.data import eng_fra
+
+  return eng_fra.load(data, prefix_filter=data.name == "eng_fra")
+
+
+def _char_pairs(data) -> ParallelText:
+  from seq2seq_jax.data import toys
+
+  return toys.char_pairs(data)
+
+
+PARALLEL: dict[str, Callable] = {"numbers": _numbers, "multi30k": _multi30k, "eng_fra": _eng_fra,
+                                 "eng_fra_full": _eng_fra, "char_pairs": _char_pairs}
 
 
 def load_parallel(data) -> ParallelText:

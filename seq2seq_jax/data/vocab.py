@@ -13,6 +13,16 @@ from seq2seq_jax.errors import DataError
 # The tutorial transformer's (torchtext) special tokens, in index order.
 TORCHTEXT_SPECIALS = ("<unk>", "<pad>", "<sos>", "<eos>")
 
+# Named special-token sets (`data.specials`): tokens in index order, and their roles.
+# The RNN tutorials have no padding token; there the pad role reuses <eos> (padding is
+# masked everywhere), so the vocabulary sizes match theirs.
+SPECIALS = {
+    "torchtext": (TORCHTEXT_SPECIALS, dict(pad="<pad>", bos="<sos>", eos="<eos>", unk="<unk>")),
+    "tutorial": (("SOS", "EOS"), dict(pad="EOS", bos="SOS", eos="EOS", unk=None)),  # seq2seq
+    "paddle": (("<s>", "<e>", "<unk>"), dict(pad="<e>", bos="<s>", eos="<e>", unk="<unk>")),
+    "chars": (("S", "E", "?"), dict(pad="?", bos="S", eos="E", unk=None)),  # the char toy
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Vocab:
