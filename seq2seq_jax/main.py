@@ -66,6 +66,8 @@ def load_run_config(workdir: Path) -> ml_collections.ConfigDict:
 TASKS = {"translation": "seq2seq_jax.translation",
          "classification": "seq2seq_jax.classification"}
 TASK_MODES = {"translation": ("translate",), "classification": ("predict",)}
+TASKS["tagging"] = "seq2seq_jax.tagging"  # per-step labels: the SRN toy (configs/srn_hello.py)
+TASK_MODES["tagging"] = ()
 
 
 def task_module(config):

@@ -108,7 +108,8 @@ def make_steps(loss_fn: LossFn):
 
   def train_step(state: TrainState, batch: Batch):
     rng = jax.random.fold_in(state.rng, state.step)
-    grad_fn = jax.value_and_grad(lambda p: loss_fn(p, batch, rng, True), has_aux=True)
+    step_batch = {**batch, "step": state.step}  # for schedules inside the loss (e.g. sampling)
+    grad_fn = jax.value_and_grad(lambda p: loss_fn(p, step_batch, rng, True), has_aux=True)
     (_, sums), grads = grad_fn(state.params)
     return state.apply_gradients(grads=grads), sums
 

@@ -19,7 +19,7 @@ import numpy as np
 from seq2seq_jax import decoding, metrics, plots
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.registry import ParallelText, load_parallel
-from seq2seq_jax.data.vocab import Vocab
+from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import ConfigError, DataError
 from seq2seq_jax.train import Task
 
@@ -38,18 +38,30 @@ def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):
         enc_layers=m.enc_layers, dec_layers=m.dec_layers, heads=m.heads, ff=m.ff,
         dropout=m.dropout, max_len=m.max_len, positions=m.positions, norm=m.norm,
         shared_layer_norm=m.shared_layer_norm))
-  raise ConfigError(f"unknown model.name {m.name!r} for translation; known: transformer.")
+  if m.name == "rnn":
+    from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
+
+    return RNNSeq2Seq(RNNSeq2SeqConfig.from_config(m, len(src_vocab), len(tgt_vocab)))
+  raise ConfigError(f"unknown model.name {m.name!r} for translation; known: transformer, rnn.")
 
 
 def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab, Vocab]:
-  """Loads the run's saved vocabularies, or builds them from train and saves them."""
+  """Loads the run's saved vocabularies, or builds them and saves them.
+
+  Built from the `data.vocab_splits` (default train; the seq2seq tutorial counts all
+  its pairs) with the `data.specials` set of special tokens (default torchtext's).
+  """
   if (workdir / SRC_VOCAB).exists():
     return Vocab.load(workdir / SRC_VOCAB), Vocab.load(workdir / TGT_VOCAB)
   if data is None:
     raise DataError(f"{workdir} has no {SRC_VOCAB}: is it a trained seq2seq_jax work directory?")
   d = config.data
-  build = lambda side: Vocab.build((p[side] for p in data.train), min_freq=d.min_freq,
-                                   max_size=d.max_vocab or None)
+  if d.get("specials", "torchtext") not in SPECIALS:
+    raise ConfigError(f"unknown data.specials {d.specials!r}; use one of {', '.join(SPECIALS)}.")
+  specials, roles = SPECIALS[d.get("specials", "torchtext")]
+  pairs = [p for split in d.get("vocab_splits", ("train",)) for p in data.split(split)]
+  build = lambda side: Vocab.build((p[side] for p in pairs), specials=specials,
+                                   min_freq=d.min_freq, max_size=d.max_vocab or None, **roles)
   src, tgt = build(0), build(1)
   src.save(workdir / SRC_VOCAB)
   tgt.save(workdir / TGT_VOCAB)
@@ -57,14 +69,45 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
 
 
 def normalise(config, sentence: str) -> list[str]:
+  """Tokens by `data.tokenizer`: "" whitespace (lowercased when data.lowercase),
+  "tutorial" the seq2seq tutorial's normalizeString, "chars" one token per character."""
+  tokenizer = config.data.get("tokenizer", "")
+  if tokenizer == "chars":
+    return list(sentence.strip())
+  if tokenizer == "tutorial":
+    from seq2seq_jax.data.eng_fra import tokenize
+
+    return tokenize(sentence)
   return (sentence.lower() if config.data.lowercase else sentence).split()
+
+
+def join_tokens(config, tokens: Sequence[str]) -> str:
+  return ("" if config.data.get("tokenizer", "") == "chars" else " ").join(tokens)
+
+
+def source_affixes(config, vocab: Vocab) -> tuple[list[str], list[str]]:
+  """Tokens around a source sentence: <sos> w <eos> (data.src_bos_eos), w <eos>
+  (data.src_eos: the seq2seq tutorial), or none."""
+  if config.data.src_bos_eos:
+    return [vocab.bos], [vocab.eos]
+  return [], ([vocab.eos] if config.data.get("src_eos", False) else [])
 
 
 def encode_source(config, vocab: Vocab, words: Sequence[str]) -> tuple[list[int], list[str]]:
   ids, oov = vocab.encode(words)
-  if config.data.src_bos_eos:
-    ids = [vocab.bos_id] + ids + [vocab.eos_id]
-  return ids, oov
+  head, tail = source_affixes(config, vocab)
+  return [vocab.id(t) for t in head] + ids + [vocab.id(t) for t in tail], oov
+
+
+def pad_source(config, vocab: Vocab, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+  """One source -> src [1, bucket edge], src_len [1]."""
+  edges = tuple(config.data.bucket_edges)
+  if len(ids) > edges[-1]:
+    raise DataError(f"a source of {len(ids)} tokens is longer than the largest bucket "
+                    f"{edges[-1]}: shorten it or raise data.bucket_edges.")
+  src = np.full((1, edges[int(np.searchsorted(edges, len(ids)))]), vocab.pad_id, np.int32)
+  src[0, :len(ids)] = ids
+  return src, np.array([len(ids)], np.int32)
 
 
 def make_dataset(config, pairs, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int, *,
@@ -98,11 +141,15 @@ def init_args(config) -> tuple:
 
 
 def make_loss_fn(model, label_smoothing: float):
-  """Token cross entropy over real target positions; label smoothing only in training."""
+  """Token cross entropy over real target positions; label smoothing only in training.
+
+  Models with `uses_step` (scheduled sampling) also get the training step.
+  """
 
   def loss_fn(params, batch, rng, train: bool):
+    kw = {"step": batch["step"]} if train and getattr(model, "uses_step", False) else {}
     logits, _ = model.apply(params, batch["src"], batch["src_len"], batch["tgt_in"], train,
-                            rngs={"dropout": rng})
+                            rngs={"dropout": rng}, **kw)
     logp = jax.nn.log_softmax(logits.astype(jnp.float32))
     mask = (jnp.arange(logits.shape[1])[None] < batch["tgt_len"][:, None]).astype(jnp.float32)
     nll = -jnp.take_along_axis(logp, batch["tgt_out"][..., None], axis=-1)[..., 0]
@@ -184,23 +231,57 @@ def build_task(config, workdir: Path) -> Task:
                out[f"{name}_bleu"], out[f"{name}_exact_match"], info["sentences_per_second"])
       if beam == 1:
         for i in range(min(config.decode.num_samples, len(hyps))):
-          log.info("  src: %s\n  ref: %s\n  hyp: %s", " ".join(srcs[i]), " ".join(refs[i]),
-                   " ".join(hyps[i]))
+          log.info("  src: %s\n  ref: %s\n  hyp: %s", join_tokens(config, srcs[i]),
+                   join_tokens(config, refs[i]), join_tokens(config, hyps[i]))
         att = info["attention"]
         if att:
-          src_tokens = ([src_vocab.bos] if config.data.src_bos_eos else []) + srcs[0] + (
-              [src_vocab.eos] if config.data.src_bos_eos else [])
+          head, tail = source_affixes(config, src_vocab)
+          src_tokens = head + srcs[0] + tail
           out_tokens = hyps[0] + [tgt_vocab.eos]
           path = workdir / f"attention_{split}0.png"
           plots.attention_map(att["weights"][:len(out_tokens), :len(src_tokens)], src_tokens,
                               out_tokens, path, title=" ".join(srcs[0]))
           out["attention_png"] = str(path)
+    if split == "test" and config.decode.get("attention_sentences", ()):
+      out["attention_pngs"] = attention_maps(config, workdir, model, params, src_vocab, tgt_vocab)
     return out
+
+  def on_epoch_end(params, epoch: int) -> None:
+    """Prints the greedy translations of the first decode.epoch_samples validation pairs."""
+    n = config.decode.get("epoch_samples", 0)
+    hyps, _ = decode_dataset(model, params, datasets["validation"], tgt_vocab, config, beam_size=1)
+    shown = [f"{join_tokens(config, p[0])} -> {join_tokens(config, h)}"
+             for p, h in zip(data.validation[:n], hyps[:n])]
+    log.info("epoch %d greedy: %s", epoch, " | ".join(shown))
 
   return Task(model=model, init_args=init_args(config), train_data=datasets["train"],
               eval_data={k: v for k, v in datasets.items() if k != "train"},
               loss_fn=make_loss_fn(model, config.train.label_smoothing), summarize=summarize,
-              report=report)
+              report=report,
+              on_epoch_end=on_epoch_end if config.decode.get("epoch_samples", 0) else None)
+
+
+def attention_maps(config, workdir: Path, model, params, src_vocab: Vocab,
+                   tgt_vocab: Vocab) -> list[str]:
+  """Greedy-translates each of `decode.attention_sentences`; writes attention_<i>.png."""
+  paths = []
+  for i, sentence in enumerate(config.decode.attention_sentences):
+    words = normalise(config, sentence)
+    ids, _ = encode_source(config, src_vocab, words)
+    src, src_len = pad_source(config, src_vocab, ids)
+    out = jax.device_get(decoding.greedy_search(
+        model, params, jnp.asarray(src), jnp.asarray(src_len), max_len=config.decode.max_len,
+        bos_id=tgt_vocab.bos_id, eos_id=tgt_vocab.eos_id))
+    n = int(out["lengths"][0])
+    out_tokens = tgt_vocab.decode(out["tokens"][0, :n]) + [tgt_vocab.eos]
+    head, tail = source_affixes(config, src_vocab)
+    src_tokens = head + words + tail
+    path = workdir / f"attention_{i}.png"
+    plots.attention_map(out["attention"][0, :len(out_tokens), :len(src_tokens)], src_tokens,
+                        out_tokens, path, title=" ".join(words))
+    log.info("attention map %s: %s -> %s", path, " ".join(words), " ".join(out_tokens))
+    paths.append(str(path))
+  return paths
 
 
 def translate(config, workdir: Path, params, model, src_vocab: Vocab, tgt_vocab: Vocab,
@@ -219,7 +300,11 @@ def translate(config, workdir: Path, params, model, src_vocab: Vocab, tgt_vocab:
     if not words:
       log.warning("line %d: empty sentence skipped", line_no)
       continue
-    ids, oov = encode_source(config, src_vocab, words)
+    try:
+      ids, oov = encode_source(config, src_vocab, words)
+    except DataError as e:  # an unknown word and a vocabulary without <unk>
+      log.warning("line %d: %s Skipped.", line_no, e)
+      continue
     if oov:
       log.warning("line %d: out-of-vocabulary words mapped to %s: %s", line_no, src_vocab.unk,
                   " ".join(oov))
@@ -227,17 +312,17 @@ def translate(config, workdir: Path, params, model, src_vocab: Vocab, tgt_vocab:
       log.warning("line %d: %d tokens is longer than the model's limit %d; skipped", line_no,
                   len(ids), edges[-1])
       continue
-    edge = edges[int(np.searchsorted(edges, len(ids)))]
-    src = np.full((1, edge), src_vocab.pad_id, np.int32)
-    src[0, :len(ids)] = ids
-    res = jax.device_get(search(model, params, src, np.array([len(ids)], np.int32), config,
-                                tgt_vocab, beam_size=d.beam_size))
+    src, src_len = pad_source(config, src_vocab, ids)
+    res = jax.device_get(search(model, params, src, src_len, config, tgt_vocab,
+                                beam_size=d.beam_size))
     out(f"> {sentence.strip()}")
     for rank in range(nbest):
       words_out = tgt_vocab.decode(res["tokens"][0, rank])
       ended = int(res["lengths"][0, rank]) > 0 and (
           res["tokens"][0, rank, res["lengths"][0, rank] - 1] == tgt_vocab.eos_id)
-      text = " ".join(words_out + ([tgt_vocab.eos] if ended and d.show_eos else []))
+      text = join_tokens(config, words_out)
+      if ended and d.show_eos:
+        text = f"{text} {tgt_vocab.eos}".lstrip()
       out(f"{rank} {float(res['logprob'][0, rank]):.6g} {text}")
     done += 1
   return done

@@ -1,0 +1,110 @@
+"""The PaddlePaddle book's machine translation chapter: bi-GRU encoder, additive-attention
+GRU decoder, beam search.
+
+Encoder: embedding -> bidirectional GRU; the decoder starts from tanh(W h), h the backward
+GRU's state at the first word; each decoder step attends (Bahdanau) over the encoder
+outputs and feeds [embedding; context] to its GRU; softmax over the target dictionary.
+Dictionaries: `<s> <e> <unk>` + the `data.max_vocab` most frequent words (the chapter's
+DICTSIZE = max_vocab + 3); sources are wrapped in <s> ... <e> as the chapter's reader.
+Optimiser: Adagrad with L2 regularisation as the chapter (its demo's lr 1e-4 / L2 0.1 are
+sized for a 2-sentence toy run; the values here train in minutes); Adam is an option:
+--config.train.optimizer=adam --config.train.learning_rate=1e-3.
+
+The chapter's WMT14 subset is not available offline; two datasets instead:
+  python -m seq2seq_jax.main --config=configs/bigru_beam.py:multi30k      (de -> en)
+  python -m seq2seq_jax.main --config=configs/bigru_beam.py:eng_fra_full  (fra -> eng)
+Results (greedy and beam 1/2/4/8 BLEU, sentences/s): experiments/rnn/RESULTS.md.
+The chapter's n-best output (`rank score words <e>`):
+  python -m seq2seq_jax.main --mode=translate --workdir=runs/bigru_beam_multi30k \
+      "ein mann schläft auf einer bank ."
+"""
+
+import ml_collections
+
+
+def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = "translation"
+  c.seed = 1234
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "multi30k"
+  c.data.dir = "../shared/data/multi30k"
+  c.data.cache_dir = ""  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
+  c.data.download = False
+  c.data.src_lang = "de"
+  c.data.tgt_lang = "en"
+  c.data.tokenizer = ""  # whitespace, lowercased
+  c.data.lowercase = True
+  c.data.src_bos_eos = True  # <s> source <e>, as the chapter's reader
+  c.data.src_eos = False
+  c.data.specials = "paddle"  # <s>=0, <e>=1, <unk>=2
+  c.data.vocab_splits = ("train",)
+  c.data.min_freq = 1
+  c.data.max_vocab = 8000  # most frequent words per side (DICTSIZE - 3)
+  c.data.bucket_edges = (12, 16, 20, 24, 32, 48)
+  # eng_fra_full only
+  c.data.max_words = 0
+  c.data.reverse = True
+  c.data.test_every = 100
+  c.data.valid_holdout = True
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "rnn"
+  c.model.embed = 256
+  c.model.hidden = 256
+  c.model.cell = "gru"
+  c.model.activation = "tanh"
+  c.model.enc_layers = 1
+  c.model.dec_layers = 1
+  c.model.bidirectional = True
+  c.model.attention = "additive"
+  c.model.max_length = 0  # fixed-length attention only
+  c.model.bridge = "tanh"
+  c.model.dropout = 0.0
+  c.model.enc_dropout = 0.0
+  c.model.teacher_forcing = 1.0
+  c.model.coin = "sequence"
+  c.model.schedule = "constant"
+  c.model.schedule_steps = 1000.0
+  c.model.unroll = 1
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_epochs = 2
+  c.train.batch_size = 64
+  c.train.eval_batch_size = 128
+  c.train.optimizer = "adagrad"
+  c.train.learning_rate = 0.03  # 0.1 diverges early with a zero initial accumulator
+  c.train.b1 = 0.9
+  c.train.b2 = 0.999
+  c.train.momentum = 0.0
+  c.train.weight_decay = 1e-5  # L2 regularisation (added to the gradient)
+  c.train.schedule = "constant"
+  c.train.warmup_steps = 0
+  c.train.decay_steps = 0
+  c.train.clip = 1.0
+  c.train.label_smoothing = 0.0
+  c.train.log_every_steps = 50
+  c.train.checkpoint_every_steps = 0
+  c.train.stop_after_steps = 0  # run in chunks: set it, run, raise it, run again (resumes)
+  c.train.early_stop_patience = 0
+
+  c.decode = ml_collections.ConfigDict()
+  c.decode.max_len = 50
+  c.decode.beam_size = 3  # translate mode: the chapter shows a 3-best list
+  c.decode.nbest = 3
+  c.decode.length_penalty = 0.0
+  c.decode.eval_beam_sizes = (2, 4, 8)  # test report: greedy plus these beams
+  c.decode.num_samples = 3
+  c.decode.show_eos = True  # print the final <e> as the chapter does
+  c.decode.attention_sentences = ()
+  c.decode.epoch_samples = 0
+
+  if arg == "eng_fra_full":
+    c.data.update(name="eng_fra_full", dir="../shared/data/eng-fra", tokenizer="tutorial",
+                  bucket_edges=(8, 12, 16, 24, 32))  # longer training pairs (0.1 %) dropped
+    c.decode.max_len = 40
+    c.train.num_epochs = 1
+  elif arg != "multi30k":
+    raise ValueError(f"unknown config argument {arg!r}: use multi30k or eng_fra_full")
+  return c

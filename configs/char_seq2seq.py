@@ -1,0 +1,76 @@
+"""The SRN homework's char seq2seq toy: English -> Spanish words, one character per token.
+
+hello->hola, cat->gato, good->bueno with the toy's symbols S (decoder start), E (end)
+and ? (padding, masked here), the source followed by E. One-hot characters, an Elman
+RNN encoder (tanh, hidden 128) whose last state starts an Elman RNN decoder, a Linear
+to the characters; Adam. Every epoch prints the greedy translations; all three are
+right within a few hundred steps:
+  python -m seq2seq_jax.main --config=configs/char_seq2seq.py
+  python -m seq2seq_jax.main --mode=translate --workdir=runs/char_seq2seq hello cat good
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = "translation"
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "char_pairs"
+  c.data.repeat = 10  # copies of the 3 pairs per epoch: 10 steps of batch 3
+  c.data.tokenizer = "chars"
+  c.data.lowercase = False
+  c.data.src_bos_eos = False
+  c.data.src_eos = True  # the toy appends E to the source
+  c.data.specials = "chars"  # S, E, ?
+  c.data.vocab_splits = ("train",)
+  c.data.min_freq = 1
+  c.data.max_vocab = 0
+  c.data.bucket_edges = (6,)  # the longest word + E: padding to the longest word
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "rnn"
+  c.model.embed = 0  # one-hot characters
+  c.model.hidden = 128
+  c.model.cell = "srn"
+  c.model.activation = "tanh"
+  c.model.enc_layers = 1
+  c.model.dec_layers = 1
+  c.model.bidirectional = False
+  c.model.attention = "none"
+  c.model.bridge = "copy"  # the encoder's last state starts the decoder
+  c.model.dropout = 0.0
+  c.model.teacher_forcing = 1.0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_epochs = 8
+  c.train.batch_size = 3
+  c.train.eval_batch_size = 3
+  c.train.optimizer = "adam"
+  c.train.learning_rate = 3e-3
+  c.train.b1 = 0.9
+  c.train.b2 = 0.999
+  c.train.momentum = 0.0
+  c.train.weight_decay = 0.0
+  c.train.schedule = "constant"
+  c.train.warmup_steps = 0
+  c.train.decay_steps = 0
+  c.train.clip = 0.0
+  c.train.label_smoothing = 0.0
+  c.train.log_every_steps = 50
+  c.train.checkpoint_every_steps = 0
+  c.train.stop_after_steps = 0
+  c.train.early_stop_patience = 0
+
+  c.decode = ml_collections.ConfigDict()
+  c.decode.max_len = 6
+  c.decode.beam_size = 2
+  c.decode.nbest = 2
+  c.decode.length_penalty = 0.0
+  c.decode.eval_beam_sizes = ()
+  c.decode.num_samples = 3
+  c.decode.show_eos = False
+  c.decode.epoch_samples = 3  # print the greedy translations every epoch
+  return c

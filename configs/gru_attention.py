@@ -1,0 +1,116 @@
+"""The PyTorch tutorial "translation with a sequence to sequence network and attention".
+
+fra -> eng on the tutorial's filtered eng-fra pairs (10,853; vocabularies of 4,489 French
+and 2,925 English words with SOS/EOS, built over all filtered pairs as the tutorial does;
+padding reuses EOS, masked). Held out: the pairs whose index is a multiple of 10 (1,086);
+training uses the other 9,767; validation is every 10th training pair (index % 10 == 5),
+so it tracks the fit and never touches test. Model: embedding + GRU of 256, the
+tutorial's attention decoder (dropout 0.1 on the embedding, attention over max_length
+10 slots, attn_combine, relu, GRU, log-softmax).
+
+Default: batched (64) Adam recipe; test greedy BLEU >= 43.8 (the PyTorch recipe's) in
+well under 111 s of training on a 2-core CPU (experiments/rnn/RESULTS.md):
+  python -m seq2seq_jax.main --config=configs/gru_attention.py
+The tutorial's recipe (SGD lr 0.01, one pair per step, teacher forcing 0.5 drawn per
+sequence, 75,000 steps ~ 8 epochs of 9,767):
+  python -m seq2seq_jax.main --config=configs/gru_attention.py:tutorial
+The tutorial's plain decoder (relu(embedding) -> GRU -> log-softmax, no attention), fast
+recipe:
+  python -m seq2seq_jax.main --config=configs/gru_attention.py:plain
+Best held-out BLEU found (Adam, dropout, beam, label smoothing):
+  python -m seq2seq_jax.main --config=configs/gru_attention.py:best
+"""
+
+import ml_collections
+
+HEAT_MAP_SENTENCES = ("elle a cinq ans de moins que moi .", "elle est trop petit .",
+                      "je ne crains pas de mourir .", "c est un jeune directeur plein de talent .")
+
+
+def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = "translation"
+  c.seed = 1234
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "eng_fra"
+  c.data.dir = "../shared/data/eng-fra"
+  c.data.cache_dir = ""  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
+  c.data.download = False
+  c.data.tokenizer = "tutorial"  # normalizeString for translate-mode input
+  c.data.lowercase = True
+  c.data.src_bos_eos = False
+  c.data.src_eos = True  # the tutorial appends EOS to the source
+  c.data.specials = "tutorial"  # SOS=0, EOS=1
+  c.data.vocab_splits = ("train", "validation", "test")  # all filtered pairs, as the tutorial
+  c.data.min_freq = 1
+  c.data.max_vocab = 0
+  c.data.max_words = 10  # both sides < 10 words
+  c.data.reverse = True  # fra -> eng
+  c.data.test_every = 10
+  c.data.valid_holdout = False
+  c.data.bucket_edges = (6, 8, 10)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "rnn"
+  c.model.embed = 256
+  c.model.hidden = 256
+  c.model.cell = "gru"
+  c.model.activation = "tanh"
+  c.model.enc_layers = 1
+  c.model.dec_layers = 1
+  c.model.bidirectional = False
+  c.model.attention = "fixed"  # none | fixed | additive | dot | general
+  c.model.max_length = 10
+  c.model.bridge = "copy"  # the encoder's last hidden state starts the decoder
+  c.model.dropout = 0.1
+  c.model.enc_dropout = 0.0
+  c.model.teacher_forcing = 0.5
+  c.model.coin = "sequence"  # sequence (tutorial) | step
+  c.model.schedule = "constant"  # constant | linear | inverse_sigmoid (scheduled sampling)
+  c.model.schedule_steps = 1000.0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_epochs = 8
+  c.train.batch_size = 1
+  c.train.eval_batch_size = 256
+  c.train.optimizer = "sgd"
+  c.train.learning_rate = 0.01
+  c.train.b1 = 0.9
+  c.train.b2 = 0.999
+  c.train.momentum = 0.0
+  c.train.weight_decay = 0.0
+  c.train.schedule = "constant"
+  c.train.warmup_steps = 0
+  c.train.decay_steps = 0
+  c.train.clip = 0.0
+  c.train.label_smoothing = 0.0
+  c.train.log_every_steps = 50
+  c.train.checkpoint_every_steps = 0
+  c.train.stop_after_steps = 0
+  c.train.early_stop_patience = 0
+
+  c.decode = ml_collections.ConfigDict()
+  c.decode.max_len = 10  # the tutorial's MAX_LENGTH decoding steps
+  c.decode.beam_size = 4
+  c.decode.nbest = 4
+  c.decode.length_penalty = 0.0
+  c.decode.eval_beam_sizes = (4,)
+  c.decode.num_samples = 5
+  c.decode.show_eos = False
+  c.decode.attention_sentences = HEAT_MAP_SENTENCES
+  c.decode.epoch_samples = 0
+
+  if arg in ("fast", "best", "plain"):  # chosen on held-out validation curves (data.valid_holdout)
+    c.model.teacher_forcing = 1.0  # logits leave the scan: one big matmul
+    c.train.update(optimizer="adam", learning_rate=2e-3, batch_size=32, num_epochs=5, clip=1.0)
+  if arg == "best":  # + regularisation and a cosine decay over 14 epochs of 307 steps
+    c.model.update(dropout=0.3, enc_dropout=0.3)
+    c.train.update(learning_rate=3e-3, num_epochs=14, label_smoothing=0.1,
+                   schedule="warmup_cosine", warmup_steps=300, decay_steps=4300)
+    c.decode.eval_beam_sizes = (4, 8)
+  if arg == "plain":
+    c.model.update(attention="none", dropout=0.0)
+  elif arg not in ("fast", "best", "tutorial"):
+    raise ValueError(f"unknown config argument {arg!r}: use fast, tutorial, plain or best")
+  return c

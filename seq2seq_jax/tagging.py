@@ -1,0 +1,112 @@
+"""The tagging task: one label per input token (the SRN toy: `hello` -> `ohlol`).
+
+Batches (fixed shapes from data/pipeline.py): tokens [B,T], length [B], labels [B,T].
+One symbol table serves inputs and labels: the sorted symbols of the training data (the
+toy's idx2char e h l o), no specials (padding is masked). Each epoch can print the
+predicted strings of the first validation sequences (`decode.epoch_samples`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seq2seq_jax import metrics
+from seq2seq_jax.data import toys
+from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.vocab import Vocab
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.models.rnn_tagger import RNNTagger
+from seq2seq_jax.train import Task
+
+log = logging.getLogger("seq2seq_jax")
+
+SYMBOLS = "vocab_symbols.json"
+
+
+def load(data) -> dict[str, list[tuple[list[str], list[str]]]]:
+  if data.name not in toys.TAGGED:
+    raise ConfigError(f"unknown dataset {data.name!r} for tagging; known: "
+                      f"{', '.join(sorted(toys.TAGGED))}. Set --config.data.name.")
+  return toys.tagged(data)
+
+
+def symbols(seqs) -> Vocab:
+  """The sorted symbols of (inputs, labels) pairs."""
+  return Vocab(tuple(sorted({s for x, y in seqs for s in (*x, *y)})), pad=None, bos=None,
+               eos=None, unk=None)
+
+
+def make_dataset(seqs, vocab: Vocab, edges, batch_size: int) -> BucketedDataset:
+  examples = [dict(tokens=np.asarray(vocab.encode(x)[0], np.int32), length=len(x),
+                   labels=np.asarray(vocab.encode(y)[0], np.int32)) for x, y in seqs]
+  return BucketedDataset(examples, np.asarray([len(x) for x, _ in seqs]), tuple(edges),
+                         batch_size)
+
+
+def make_loss_fn(model):
+  """Token cross entropy and accuracy over the real steps."""
+
+  def loss_fn(params, batch, rng, train: bool):
+    logits = model.apply(params, batch["tokens"], batch["length"], train, rngs={"dropout": rng})
+    logp = jax.nn.log_softmax(logits)
+    mask = (jnp.arange(logits.shape[1])[None] < batch["length"][:, None]).astype(jnp.float32)
+    nll = -jnp.take_along_axis(logp, batch["labels"][..., None], axis=-1)[..., 0]
+    correct = (jnp.argmax(logits, -1) == batch["labels"]) * mask
+    weight = mask.sum()
+    sums = {"loss_sum": (nll * mask).sum(), "weight": weight, "correct": correct.sum()}
+    return sums["loss_sum"] / jnp.maximum(weight, 1.0), sums
+
+  return loss_fn
+
+
+def summarize(sums: dict[str, float]) -> dict[str, float]:
+  w = max(sums["weight"], 1.0)
+  return {"loss": sums["loss_sum"] / w, "accuracy": 100.0 * sums["correct"] / w}
+
+
+def build_task(config, workdir: Path) -> Task:
+  splits = load(config.data)
+  if (workdir / SYMBOLS).exists():
+    vocab = Vocab.load(workdir / SYMBOLS)
+  else:
+    vocab = symbols(splits["train"])
+    vocab.save(workdir / SYMBOLS)
+  m = config.model
+  model = RNNTagger(len(vocab), len(vocab), cell=m.cell, hidden=m.hidden, layers=m.layers,
+                    activation=m.activation, embed=m.embed, head=m.head)
+  edges = config.data.bucket_edges
+  datasets = {name: make_dataset(seqs, vocab, edges, config.train.batch_size)
+              for name, seqs in splits.items()}
+
+  def predict(params, split: str) -> list[str]:
+    out = [""] * len(splits[split])
+    for batch in datasets[split].batches():
+      pred = np.asarray(jnp.argmax(model.apply(params, batch["tokens"], batch["length"]), -1))
+      for row, i in enumerate(batch["index"]):
+        if i >= 0:
+          out[i] = "".join(vocab.tokens[k] for k in pred[row, :batch["length"][row]])
+    return out
+
+  def report(params, split: str) -> dict:
+    hyps = predict(params, split)
+    refs = ["".join(y) for _, y in splits[split]]
+    for (x, _), h in list(zip(splits[split], hyps))[:config.decode.num_samples]:
+      log.info("  %s -> %s", "".join(x), h)
+    return {"exact_match": metrics.exact_match(hyps, refs), "predictions": hyps}
+
+  def on_epoch_end(params, epoch: int) -> None:
+    shown = predict(params, "validation")[:config.decode.epoch_samples]
+    log.info("epoch %d predicted string: %s", epoch, ", ".join(shown))
+
+  edge = edges[0]
+  return Task(model=model,
+              init_args=(jnp.zeros((1, edge), jnp.int32), jnp.full((1,), edge, jnp.int32)),
+              train_data=datasets["train"],
+              eval_data={k: v for k, v in datasets.items() if k != "train"},
+              loss_fn=make_loss_fn(model), summarize=summarize, report=report,
+              on_epoch_end=on_epoch_end if config.decode.epoch_samples else None)
