@@ -203,6 +203,15 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
                           {k: float(v) for k, v in jax.device_get(epoch_sums).items()})
     ckpts.save("latest", state, meta)
 
+  # One device: let jit take the numpy batch as it is (a device_put per step costs
+  # more than a small step); several: shard the batch axis over them.
+  put = (lambda b: b) if jax.device_count() == 1 else (lambda b: jax.device_put(b, batch_shard))
+
+  def stopped():
+    log.info("stopped at step %d; run the same command again to resume", step)
+    ckpts.close()
+    return {"stopped_at_step": step}
+
   with _Interrupt() as stop:
     last_epoch = first_epoch if meta.get("stopped_early") else config.train.num_epochs
     for epoch in range(first_epoch, last_epoch):
@@ -212,21 +221,22 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       bar = tqdm(task.train_data.batches(seed=config.seed, epoch=epoch, start=offset),
                  total=steps_per_epoch, initial=offset, desc=f"epoch {epoch + 1}",
                  leave=False, dynamic_ncols=True, mininterval=1.0)
+      stopping = False
       for batch in bar:
-        state, out = train_step(state, jax.device_put(batch, batch_shard))
+        state, out = train_step(state, put(batch))
         sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
         step += 1
         if step % config.train.log_every_steps == 0:
           bar.set_postfix(loss=f"{float(sums['loss_sum'] / sums['weight']):.3f}")
-        if (stop.requested or (stop_after and step >= stop_after)
-            or (ckpt_every and step % ckpt_every == 0)):
+        stopping = bool(stop.requested or (stop_after and step >= stop_after))
+        if stopping:
+          break
+        if ckpt_every and step % ckpt_every == 0:
           save_latest(sums)
-          if stop.requested or (stop_after and step >= stop_after):
-            bar.close()
-            log.info("stopped at step %d; run the same command again to resume", step)
-            ckpts.close()
-            return {"stopped_at_step": step}
       bar.close()
+      if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
+        save_latest(sums)
+        return stopped()
       offset = 0
       train_m = task.summarize({k: float(v) for k, v in jax.device_get(sums).items()})
       valid_m = evaluate(eval_step, state.params, task.eval_data["validation"], task.summarize,
@@ -254,6 +264,8 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
           {"train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
            "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]]},
           workdir / "loss.png", title="loss per epoch")
+      if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
+        return stopped()
       if meta["stopped_early"]:
         log.info("early stop: no better valid loss for %d epochs", patience)
         break

@@ -92,3 +92,13 @@ def test_missing_checkpoint_is_a_clear_error(tiny_config, tmp_path):
   task = translation.build_task(tiny_config, tmp_path)
   with pytest.raises(CheckpointError, match="no best checkpoint"):
     params_of(tmp_path, task, tiny_config, "best")
+
+
+def test_stop_on_an_epoch_boundary_still_evaluates_that_epoch(tiny_config, tmp_path):
+  tiny_config.train.num_epochs = 2
+  task = translation.build_task(tiny_config, tmp_path)
+  tiny_config.train.stop_after_steps = task.train_data.num_batches()
+  assert "stopped_at_step" in train.train_and_evaluate(task, tiny_config, tmp_path)
+  records = [eval_json(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["epoch"] for r in records] == [1]
+  assert Checkpoints(tmp_path).latest_step("best") == task.train_data.num_batches()
