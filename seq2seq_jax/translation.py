@@ -140,11 +140,16 @@ def init_args(config) -> tuple:
   return ones, jnp.full((1,), edge, jnp.int32), ones
 
 
-def make_loss_fn(model, label_smoothing: float):
+def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
   """Token cross entropy over real target positions; label smoothing only in training.
 
-  Models with `uses_step` (scheduled sampling) also get the training step.
+  The minimised loss is its mean over the batch's tokens (`reduction="token"`) or each
+  sequence's sum averaged over the sequences ("sequence": the seq2seq tutorial's SGD
+  step on one pair's summed loss). Models with `uses_step` (scheduled sampling) also get
+  the training step.
   """
+  if reduction not in ("token", "sequence"):
+    raise ConfigError(f"unknown train.loss_reduction {reduction!r}; use token or sequence.")
 
   def loss_fn(params, batch, rng, train: bool):
     kw = {"step": batch["step"]} if train and getattr(model, "uses_step", False) else {}
@@ -159,7 +164,8 @@ def make_loss_fn(model, label_smoothing: float):
     weight = mask.sum()
     correct = (jnp.argmax(logits, -1) == batch["tgt_out"]) * mask
     sums = {"loss_sum": (nll * mask).sum(), "weight": weight, "correct": correct.sum()}
-    return (per_tok * mask).sum() / jnp.maximum(weight, 1.0), sums
+    count = weight if reduction == "token" else (batch["tgt_len"] > 0).sum()
+    return (per_tok * mask).sum() / jnp.maximum(count, 1.0), sums
 
   return loss_fn
 
@@ -256,7 +262,9 @@ def build_task(config, workdir: Path) -> Task:
 
   return Task(model=model, init_args=init_args(config), train_data=datasets["train"],
               eval_data={k: v for k, v in datasets.items() if k != "train"},
-              loss_fn=make_loss_fn(model, config.train.label_smoothing), summarize=summarize,
+              loss_fn=make_loss_fn(model, config.train.label_smoothing,
+                                   config.train.get("loss_reduction", "token")),
+              summarize=summarize,
               report=report,
               on_epoch_end=on_epoch_end if config.decode.get("epoch_samples", 0) else None)
 

@@ -129,3 +129,19 @@ def test_unknown_choices_are_config_errors():
     RNNSeq2SeqConfig(3, 3, attention="luong").validate()
   with pytest.raises(ConfigError, match="dot attention"):
     model_and_params(attention="dot", bidirectional=True)
+
+
+def test_loss_reductions_token_mean_and_per_sequence_sum():
+  from seq2seq_jax import translation
+
+  model, params = model_and_params(**VARIANTS["plain"])
+  tgt_len = jnp.array([5, 2, 0])  # the last row is batch padding
+  batch = dict(src=SRC, src_len=SRC_LEN, tgt_in=TGT, tgt_out=jnp.roll(TGT, -1, 1), tgt_len=tgt_len)
+  logits, _ = model.apply(params, SRC, SRC_LEN, TGT)
+  nll = -np.take_along_axis(np.asarray(jax.nn.log_softmax(logits)),
+                            np.asarray(batch["tgt_out"])[..., None], -1)[..., 0]
+  total = nll[0, :5].sum() + nll[1, :2].sum()
+  rng = jax.random.PRNGKey(0)
+  token, _ = translation.make_loss_fn(model, 0.0, "token")(params, batch, rng, False)
+  sequence, _ = translation.make_loss_fn(model, 0.0, "sequence")(params, batch, rng, False)
+  np.testing.assert_allclose([float(token), float(sequence)], [total / 7, total / 2], rtol=1e-5)
