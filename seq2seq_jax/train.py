@@ -198,9 +198,10 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
   step = int(state.step)
   first_epoch, offset = divmod(step, steps_per_epoch)
 
-  def save_latest(epoch_sums):
+  def save_latest(epoch_sums, epoch_seconds: float = 0.0):
     meta["epoch_sums"] = (None if epoch_sums is None else
                           {k: float(v) for k, v in jax.device_get(epoch_sums).items()})
+    meta["epoch_seconds"] = epoch_seconds  # a resumed epoch's time counts every process's part
     ckpts.save("latest", state, meta)
 
   # One device: let jit take the numpy batch as it is (a device_put per step costs
@@ -215,7 +216,7 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
   with _Interrupt() as stop:
     last_epoch = first_epoch if meta.get("stopped_early") else config.train.num_epochs
     for epoch in range(first_epoch, last_epoch):
-      t0 = time.time()
+      t0 = time.time() - (meta.get("epoch_seconds", 0.0) if offset else 0.0)
       sums = meta["epoch_sums"] if offset else None
       sums = None if sums is None else {k: jnp.asarray(v) for k, v in sums.items()}
       bar = tqdm(task.train_data.batches(seed=config.seed, epoch=epoch, start=offset),
@@ -232,10 +233,10 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
         if stopping:
           break
         if ckpt_every and step % ckpt_every == 0:
-          save_latest(sums)
+          save_latest(sums, time.time() - t0)
       bar.close()
       if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
-        save_latest(sums)
+        save_latest(sums, time.time() - t0)
         return stopped()
       offset = 0
       train_m = task.summarize({k: float(v) for k, v in jax.device_get(sums).items()})

@@ -1,5 +1,7 @@
 """The training loop: it learns, compiles once per bucket shape, resumes bit-exactly."""
 
+import types
+
 import jax
 import numpy as np
 import pytest
@@ -49,7 +51,7 @@ def test_train_step_compiles_at_most_once_per_bucket_shape(tiny_config, tmp_path
   assert eval_step._cache_size() <= len(task.eval_data["validation"].shapes())
 
 
-def test_stop_and_resume_gives_bit_identical_params(tiny_config, tmp_path):
+def test_stop_and_resume_gives_bit_identical_params(tiny_config, tmp_path, monkeypatch):
   tiny_config.train.num_epochs = 2
   full, part = tmp_path / "full", tmp_path / "part"
   full.mkdir()
@@ -61,7 +63,10 @@ def test_stop_and_resume_gives_bit_identical_params(tiny_config, tmp_path):
   stop = steps_per_epoch + 3  # mid-epoch, after an epoch boundary
   tiny_config.train.stop_after_steps = stop
   task = translation.build_task(tiny_config, part)
-  assert train.train_and_evaluate(task, tiny_config, part) == {"stopped_at_step": stop}
+  clock = iter(range(0, 10**6, 1000))  # the stopped process: every clock read 1000 s later
+  with monkeypatch.context() as m:
+    m.setattr(train, "time", types.SimpleNamespace(time=lambda: next(clock)))
+    assert train.train_and_evaluate(task, tiny_config, part) == {"stopped_at_step": stop}
   assert Checkpoints(part).latest_step() == stop
   tiny_config.train.stop_after_steps = 0
   task = translation.build_task(tiny_config, part)
@@ -74,6 +79,8 @@ def test_stop_and_resume_gives_bit_identical_params(tiny_config, tmp_path):
   hb = (part / "metrics.jsonl").read_text().splitlines()[:2]
   strip = lambda lines: [{k: v for k, v in eval_json(x).items() if k != "seconds"} for x in lines]
   assert strip(ha) == strip(hb)  # same train/valid metrics per epoch, resumed or not
+  # epoch 2's time counts the stopped process's part of it (1000 s on its fake clock) too
+  assert eval_json(hb[1])["seconds"] >= 1000
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tiny_config, tmp_path):
