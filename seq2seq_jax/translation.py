@@ -33,6 +33,11 @@ def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):
   if m.name == "transformer":
     from seq2seq_jax.models.transformer import Transformer, TransformerConfig
 
+    longest = max(config.decode.max_len, max(config.data.bucket_edges))
+    if longest > m.max_len:
+      raise ConfigError(f"decode.max_len / data.bucket_edges reach {longest} positions but "
+                        f"model.max_len is {m.max_len}: lower them or raise model.max_len.")
+
     return Transformer(TransformerConfig(
         src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab), hid=m.hid,
         enc_layers=m.enc_layers, dec_layers=m.dec_layers, heads=m.heads, ff=m.ff,

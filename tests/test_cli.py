@@ -102,6 +102,7 @@ def test_translate_without_checkpoint(tmp_path, run_dir):
     (["--config.data.name=wmt99"], ["unknown dataset 'wmt99'", "multi30k"]),
     (["--config.data.name=multi30k", "--config.data.dir=/nonexistent/m30k"],
      ["/nonexistent/m30k", "--config.data.dir"]),
+    (["--config.model.max_len=8"], ["model.max_len is 8", "raise model.max_len"]),
 ])
 def test_bad_config_and_data_messages(args, fragments, tmp_path):
   assert_user_error(cli("--config=configs/transformer.py", f"--workdir={tmp_path}", *args),
