@@ -250,8 +250,9 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       _append_jsonl(metrics_path, record)
       log.info("Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60,
                step)
-      log.info("\tTrain Loss: %.3f | Train PPL: %8.3f", train_m["loss"], train_m.get("ppl", 0))
-      log.info("\t Val. Loss: %.3f |  Val. PPL: %8.3f", valid_m["loss"], valid_m.get("ppl", 0))
+      for name, m in (("Train", train_m), (" Val.", valid_m)):
+        ppl = f" | {name} PPL: {m['ppl']:8.3f}" if "ppl" in m else ""  # the tutorial's lines
+        log.info("\t%s Loss: %.3f%s", name, m["loss"], ppl)
       if task.on_epoch_end is not None:
         task.on_epoch_end(state.params, epoch + 1)
       if valid_m["loss"] < meta["best_valid_loss"]:
@@ -289,7 +290,8 @@ def evaluate_split(task: Task, params, split: str, eval_step=None, shard=None) -
     shard, replicated = data_sharding()
     params = jax.device_put(params, replicated)
   m = evaluate(eval_step, params, task.eval_data[split], task.summarize, shard)
-  log.info("%s loss %.3f | %s PPL %.3f", split, m["loss"], split, m.get("ppl", 0.0))
+  ppl = f" | {split} PPL {m['ppl']:.3f}" if "ppl" in m else ""
+  log.info("%s loss %.3f%s", split, m["loss"], ppl)
   return {**m, **task.report(params, split)}
 
 
