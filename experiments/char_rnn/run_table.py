@@ -81,7 +81,8 @@ def main() -> None:
     else:
       wall = train(arg, workdir, a.chunk_steps)
     *epochs, test = records(workdir)
-    rows.append(f"| `{arg}` | {describe(load_config(arg))} | {test['parameters']:,} | "
+    model = describe(load_config(arg)).replace("|", "\\|")  # a table cell
+    rows.append(f"| `{arg}` | {model} | {test['parameters']:,} | "
                 f"{len(epochs)} ({test['best_epoch']}) | {test['top1_accuracy']:.1f} | "
                 f"{test['top3_accuracy']:.1f} | {test['macro_accuracy']:.1f} | "
                 f"{sum(r['seconds'] for r in epochs):.0f} | {wall:.0f} |")
