@@ -21,6 +21,8 @@ The chapter's n-best output (`rank score words <e>`):
 
 import ml_collections
 
+from seq2seq_jax.config_defaults import decode_config, train_config
+
 
 def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -69,36 +71,17 @@ def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
   c.model.schedule_steps = 1000.0
   c.model.unroll = 1
 
-  c.train = ml_collections.ConfigDict()
-  c.train.num_epochs = 2
-  c.train.batch_size = 64
-  c.train.eval_batch_size = 128
-  c.train.optimizer = "adagrad"
-  c.train.learning_rate = 0.03  # 0.1 diverges early with a zero initial accumulator
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.momentum = 0.0
-  c.train.weight_decay = 1e-5  # L2 regularisation (added to the gradient)
-  c.train.schedule = "constant"
-  c.train.warmup_steps = 0
-  c.train.decay_steps = 0
-  c.train.clip = 1.0
-  c.train.label_smoothing = 0.0
-  c.train.log_every_steps = 50
-  c.train.checkpoint_every_steps = 0
-  c.train.stop_after_steps = 0  # run in chunks: set it, run, raise it, run again (resumes)
-  c.train.early_stop_patience = 0
+  c.train = train_config(
+      num_epochs=2, optimizer="adagrad",
+      learning_rate=0.03,  # 0.1 diverges early with a zero initial accumulator
+      weight_decay=1e-5,  # L2 regularisation (added to the gradient)
+  )
 
-  c.decode = ml_collections.ConfigDict()
-  c.decode.max_len = 50
-  c.decode.beam_size = 3  # translate mode: the chapter shows a 3-best list
-  c.decode.nbest = 3
-  c.decode.length_penalty = 0.0
-  c.decode.eval_beam_sizes = (2, 4, 8)  # test report: greedy plus these beams
-  c.decode.num_samples = 3
-  c.decode.show_eos = True  # print the final <e> as the chapter does
-  c.decode.attention_sentences = ()
-  c.decode.epoch_samples = 0
+  c.decode = decode_config(
+      nbest=3, eval_beam_sizes=(2, 4, 8), num_samples=3,
+      beam_size=3,  # translate mode: the chapter shows a 3-best list
+      show_eos=True,  # print the final <e> as the chapter does
+  )
 
   if arg == "eng_fra_full":
     c.data.update(name="eng_fra_full", dir="../shared/data/eng-fra", tokenizer="tutorial",

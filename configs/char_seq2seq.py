@@ -11,6 +11,8 @@ right within a few hundred steps:
 
 import ml_collections
 
+from seq2seq_jax.config_defaults import decode_config, train_config
+
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -44,33 +46,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.dropout = 0.0
   c.model.teacher_forcing = 1.0
 
-  c.train = ml_collections.ConfigDict()
-  c.train.num_epochs = 8
-  c.train.batch_size = 3
-  c.train.eval_batch_size = 3
-  c.train.optimizer = "adam"
-  c.train.learning_rate = 3e-3
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.momentum = 0.0
-  c.train.weight_decay = 0.0
-  c.train.schedule = "constant"
-  c.train.warmup_steps = 0
-  c.train.decay_steps = 0
-  c.train.clip = 0.0
-  c.train.label_smoothing = 0.0
-  c.train.log_every_steps = 50
-  c.train.checkpoint_every_steps = 0
-  c.train.stop_after_steps = 0
-  c.train.early_stop_patience = 0
+  c.train = train_config(num_epochs=8, batch_size=3, eval_batch_size=3, learning_rate=3e-3,
+                         clip=0.0)
 
-  c.decode = ml_collections.ConfigDict()
-  c.decode.max_len = 6
-  c.decode.beam_size = 2
-  c.decode.nbest = 2
-  c.decode.length_penalty = 0.0
-  c.decode.eval_beam_sizes = ()
-  c.decode.num_samples = 3
-  c.decode.show_eos = False
-  c.decode.epoch_samples = 3  # print the greedy translations every epoch
+  c.decode = decode_config(
+      max_len=6, beam_size=2, nbest=2, eval_beam_sizes=(), num_samples=3,
+      epoch_samples=3,  # print the greedy translations every epoch
+  )
   return c

@@ -8,6 +8,8 @@ predicted string. It learns `ohlol` exactly within seconds:
 
 import ml_collections
 
+from seq2seq_jax.config_defaults import train_config
+
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -27,26 +29,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.embed = 0  # one-hot inputs
   c.model.head = "none"
 
-  c.train = ml_collections.ConfigDict()
-  c.train.num_epochs = 15
-  c.train.batch_size = 1
-  c.train.eval_batch_size = 1
-  c.train.optimizer = "adam"
-  c.train.learning_rate = 0.1
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.momentum = 0.0
-  c.train.weight_decay = 0.0
-  c.train.schedule = "constant"
-  c.train.warmup_steps = 0
-  c.train.decay_steps = 0
-  c.train.clip = 0.0
-  c.train.log_every_steps = 1
-  c.train.checkpoint_every_steps = 0
-  c.train.stop_after_steps = 0
-  c.train.early_stop_patience = 0
+  c.train = train_config(num_epochs=15, batch_size=1, eval_batch_size=1, learning_rate=0.1,
+                         clip=0.0, log_every_steps=1)
 
-  c.decode = ml_collections.ConfigDict()
+  c.decode = ml_collections.ConfigDict()  # the tagging task reads these two only
   c.decode.num_samples = 1
   c.decode.epoch_samples = 1  # print the predicted string every epoch
   return c

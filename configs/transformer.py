@@ -14,6 +14,8 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 
 import ml_collections
 
+from seq2seq_jax.config_defaults import decode_config, train_config
+
 
 def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -52,34 +54,10 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c.model.norm = "post"  # post | pre
   c.model.shared_layer_norm = True  # one LayerNorm per layer, as in the tutorial
 
-  c.train = ml_collections.ConfigDict()
-  c.train.num_epochs = 10
-  c.train.batch_size = 64
-  c.train.eval_batch_size = 128
-  c.train.optimizer = "adam"
-  c.train.learning_rate = 5e-4
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.momentum = 0.0
-  c.train.weight_decay = 0.0
-  c.train.schedule = "constant"
-  c.train.warmup_steps = 0
-  c.train.decay_steps = 0
-  c.train.clip = 1.0
-  c.train.label_smoothing = 0.0
-  c.train.log_every_steps = 50
-  c.train.checkpoint_every_steps = 0  # 0: at the end of each epoch only
-  c.train.stop_after_steps = 0  # >0: save and stop there (resume by running again)
-  c.train.early_stop_patience = 0  # >0: stop after this many epochs without a better valid loss
+  c.train = train_config(num_epochs=10, batch_size=64, optimizer="adam", learning_rate=5e-4,
+                         clip=1.0)  # the tutorial's recipe
 
-  c.decode = ml_collections.ConfigDict()
-  c.decode.max_len = 50
-  c.decode.beam_size = 4  # translate mode
-  c.decode.nbest = 4
-  c.decode.length_penalty = 0.0
-  c.decode.eval_beam_sizes = (4,)  # test report: greedy plus these beams
-  c.decode.num_samples = 5
-  c.decode.show_eos = False
+  c.decode = decode_config(max_len=50, eval_beam_sizes=(4,))
 
   if arg == "numbers":
     c.train.num_epochs = 2
