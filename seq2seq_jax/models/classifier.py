@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 
 from seq2seq_jax.models.layers import dense
-from seq2seq_jax.models.rnn import RNN, _Cell, scanned
+from seq2seq_jax.models.rnn import RNN, Cell, scanned
 
 
-class TutorialCell(_Cell):
+class TutorialCell(Cell):
   """The tutorial's cell; carry h [B, hidden], output y [B, classes] (logits)."""
 
   classes: int = 18

@@ -24,7 +24,7 @@ from seq2seq_jax.models.layers import torch_uniform
 ACTIVATIONS = {"tanh": jnp.tanh, "identity": lambda x: x, "relu": nn.relu}
 
 
-class _Cell(nn.Module):
+class Cell(nn.Module):
   """A recurrent cell: `step(carry, x) -> (carry, y)`; `__call__` adds the mask."""
 
   hidden: int
@@ -43,7 +43,7 @@ class _Cell(nn.Module):
     return jnp.zeros((batch, self.hidden))
 
 
-class SRNCell(_Cell):
+class SRNCell(Cell):
   """Elman cell h' = act(W_ih x + b_ih + W_hh h + b_hh) (torch.nn.RNNCell)."""
 
   activation: str = "tanh"
@@ -56,7 +56,7 @@ class SRNCell(_Cell):
     return h, h
 
 
-class GRUCell(_Cell):
+class GRUCell(Cell):
   """torch.nn.GRU's cell: r,z = sigmoid(.), n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
 
   def setup(self):
@@ -72,7 +72,7 @@ class GRUCell(_Cell):
     return h, h
 
 
-class LSTMCell(_Cell):
+class LSTMCell(Cell):
   """torch.nn.LSTM's cell; the carry is (h, c)."""
 
   def setup(self):
