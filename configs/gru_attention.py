@@ -62,6 +62,7 @@ def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
   c.model.bidirectional = False
   c.model.attention = "fixed"  # none | fixed | additive | dot | general
   c.model.max_length = 10
+  c.model.fixed_slots = "source"  # all: softmax over all max_length slots (imported tutorial)
   c.model.bridge = "copy"  # the encoder's last hidden state starts the decoder
   c.model.dropout = 0.1
   c.model.enc_dropout = 0.0

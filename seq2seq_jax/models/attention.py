@@ -1,7 +1,10 @@
 """Attention for the RNN decoders, all masked: padded source slots get weight exactly 0.
 
   fixed     the PyTorch tutorial's: weights = softmax(Linear(query) over `max_length`
-            encoder slots), query = concat(embedded, hidden); no keys involved
+            encoder slots), query = concat(embedded, hidden); no keys involved.
+            `all_slots=True` is the tutorial's exact function: the softmax runs over
+            all `max_length` slots, those past the source holding zero vectors (so
+            the weights on the real slots sum to less than 1)
   additive  Bahdanau: score = v . tanh(W_q query + W_k memory)
   dot       Luong: score = query . memory
   general   Luong: score = query . (W memory)
@@ -38,6 +41,7 @@ class FixedLengthAttention(nn.Module):
 
   query_features: int
   max_length: int
+  all_slots: bool = False  # softmax over all max_length slots (the tutorial), not the source's
 
   def setup(self):
     self.attn = dense(self.max_length, self.query_features, name="attn")
@@ -51,7 +55,11 @@ class FixedLengthAttention(nn.Module):
       raise ConfigError(f"the fixed-length attention has {self.max_length} slots but a source "
                         f"batch is padded to {s}: raise model.max_length or lower "
                         "data.bucket_edges.")
-    return attend(self.attn(query)[:, :s], memory, mask)
+    scores = self.attn(query)  # [B, max_length]
+    if self.all_slots:  # the slots past the source (and pads) hold zero vectors: weight 0 here
+      weights = jax.nn.softmax(scores, axis=-1)[:, :s] * mask
+      return jnp.einsum("bs,bsm->bm", weights, memory), weights
+    return attend(scores[:, :s], memory, mask)
 
 
 class AdditiveAttention(nn.Module):
@@ -97,10 +105,11 @@ class BilinearAttention(nn.Module):
 
 
 def make_attention(kind: str, *, query_features: int, memory_features: int,
-                   max_length: int, name: str = "attention") -> nn.Module:
+                   max_length: int, all_slots: bool = False,
+                   name: str = "attention") -> nn.Module:
   """The attention module named by `model.attention` (fixed | additive | dot | general)."""
   if kind == "fixed":
-    return FixedLengthAttention(query_features, max_length, name=name)
+    return FixedLengthAttention(query_features, max_length, all_slots, name=name)
   if kind == "additive":
     return AdditiveAttention(query_features, memory_features, query_features, name=name)
   if kind in ("dot", "general"):

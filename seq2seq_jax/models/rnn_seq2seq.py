@@ -8,7 +8,8 @@ Bridge to the decoder's initial state, per decoder layer, from the encoder's fin
 
 Decoder step, by `attention` (y: previous token, h: decoder state, m: encoder outputs):
   none      x = relu(emb(y)); h = RNN(x, h); out(h)                       (tutorial DecoderRNN)
-  fixed     e = dropout(emb(y)); a = softmax(attn([e; h])) over max_length slots;
+  fixed     e = dropout(emb(y)); a = softmax(attn([e; h])) over the source's slots
+            (`fixed_slots="all"`: over all max_length slots, the tutorial's exact function);
             x = relu(attn_combine([e; a.m])); h = RNN(x, h); out(h)    (tutorial AttnDecoderRNN)
   additive  a = Bahdanau(h_prev, m); h = RNN([e; a.m], h); out(h)       (the book / Bahdanau)
   dot, general  h = RNN(e, h); a = Luong(h, m); out(tanh(W [a.m; h]))        (Luong)
@@ -56,6 +57,7 @@ class RNNSeq2SeqConfig:
   bidirectional: bool = False
   attention: str = "fixed"  # none | fixed | additive | dot | general
   max_length: int = 10  # slots of the fixed-length attention
+  fixed_slots: str = "source"  # its softmax over: source (real slots) | all (the tutorial)
   bridge: str = "copy"  # copy | tanh | zeros
   dropout: float = 0.1  # decoder embedding (the tutorial's dropout_p) and between layers
   enc_dropout: float = 0.0  # encoder embedding and between layers
@@ -76,6 +78,7 @@ class RNNSeq2SeqConfig:
 
   def validate(self) -> None:
     choices = dict(cell=tuple(rnn.CELLS), attention=ATTENTIONS, bridge=("copy", "tanh", "zeros"),
+                   fixed_slots=("source", "all"),
                    coin=("sequence", "step"), schedule=("constant", "linear", "inverse_sigmoid"))
     for key, options in choices.items():
       if getattr(self, key) not in options:
@@ -121,7 +124,7 @@ class RNNSeq2Seq(nn.Module):
     if c.attention != "none":
       query = {"fixed": emb + c.hidden}.get(c.attention, c.hidden)
       self.attention = make_attention(c.attention, query_features=query, memory_features=memory,
-                                      max_length=c.max_length)
+                                      max_length=c.max_length, all_slots=c.fixed_slots == "all")
     if c.attention == "fixed":
       self.attn_combine = dense(c.hidden, emb + memory, name="attn_combine")
     if c.attention in ("dot", "general"):
