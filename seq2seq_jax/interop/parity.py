@@ -7,7 +7,8 @@ and returns the max abs difference of the outputs (real positions only) and of
 the loss's parameter gradients. tests/test_parity_*.py assert OUTPUT_TOL and
 GRAD_TOL; experiments/parity/print_parity_table.py prints the table.
 
-Adding a model family: a reference in torch_models.py, a mapping in
+Adding a model family: a reference in torch_models.py (transformer) or
+torch_rnn_models.py (RNN translators, classifier), a mapping in
 torch_import.MAPPINGS and a case function here, registered in CASES.
 Imports torch (like torch_models): use it only where PyTorch is installed.
 """
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seq2seq_jax.interop import torch_models
+from seq2seq_jax.interop import torch_models, torch_rnn_models
 from seq2seq_jax.interop.torch_import import (
     TRANSFORMER,
     ParamMapping,
@@ -61,9 +62,12 @@ def grads_as_flax(module: torch.nn.Module, mapping: ParamMapping, target) -> dic
 
 
 def set_dropout(module: torch.nn.Module, p: float) -> None:
+  """Every nn.Dropout's p, and the between-layer dropout of multi-layer nn.RNN/GRU/LSTMs."""
   for m in module.modules():
     if isinstance(m, torch.nn.Dropout):
       m.p = p
+    elif isinstance(m, torch.nn.RNNBase) and m.num_layers > 1:
+      m.dropout = p
 
 
 def randomize_norms(module: torch.nn.Module) -> None:
@@ -259,7 +263,149 @@ def rnn_cell_parity(kind: str, seed: int = 0) -> dict[str, Diffs]:
   return {mode: diffs for mode in MODES}  # a cell has no dropout: one computation
 
 
-# name -> () -> {mode: Diffs}. RNN seq2seq models and the classifier register theirs here.
+def tiny_rnn_seq2seq_config(**switches):
+  """A small models/rnn_seq2seq.py config (embed != hidden, max_length > the batch width)."""
+  from seq2seq_jax.models.rnn_seq2seq import RNNSeq2SeqConfig
+
+  kw = dict(src_vocab_size=13, tgt_vocab_size=11, embed=5, hidden=6, cell="gru",
+            attention="fixed", fixed_slots="all", max_length=9, bridge="copy", dropout=0.1,
+            teacher_forcing=1.0)
+  return RNNSeq2SeqConfig(**{**kw, **switches})
+
+
+def _torch_translator_outputs(ref, cfg, src, src_len, tgt_in, tgt_len):
+  """The reference run one sentence at a time (the tutorials' way): per example log-probs
+  [T_b,V] and attention [T_b,S_b]; the loss = summed NLL / target tokens."""
+  logps, attns = [], []
+  for b in range(len(src)):
+    s, t = src[b, :src_len[b]].tolist(), tgt_in[b, :tgt_len[b]].tolist()
+    if isinstance(ref, torch_rnn_models.Seq2Seq):  # the char toy: one-hot in, logits out
+      eye = torch.eye(cfg.src_vocab_size)
+      logits = ref(eye[s][None], torch.zeros(1, 1, cfg.hidden), eye[t][None])[:, 0]
+      logp, attn = F.log_softmax(logits, -1), torch.zeros(len(t), len(s))
+    else:
+      logp, attn = ref(s, t)
+    logps.append(logp)
+    attns.append(attn)
+  return logps, attns
+
+
+def rnn_seq2seq_parity(cfg, seed: int = 0) -> dict[str, Diffs]:
+  """models/rnn_seq2seq.py vs torch_rnn_models (the tutorials' per-sentence loops) on a
+  padded batch: log-probs and attention on real positions, and translation's token-mean
+  loss; gradients of that loss."""
+  from seq2seq_jax.interop.torch_import import rnn_seq2seq_mapping
+  from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq
+  from seq2seq_jax.translation import make_loss_fn
+
+  torch.manual_seed(seed)
+  ref = torch_rnn_models.build_translator(cfg)
+  mapping = rnn_seq2seq_mapping(dataclasses.asdict(cfg))
+  rng = np.random.default_rng(seed)
+  src_len, tgt_len = np.array([7, 4, 2], np.int32), np.array([6, 3, 5], np.int32)
+  src = padded_ids(rng, src_len, 8, cfg.src_vocab_size, EOS)
+  tgt = padded_ids(rng, tgt_len + 1, 8, cfg.tgt_vocab_size, EOS, first=BOS)
+  real = np.arange(7)[None, :] < tgt_len[:, None]  # [B,T]
+  batch = dict(src=src, src_len=src_len, tgt_in=np.where(real, tgt[:, :-1], EOS),
+               tgt_out=tgt[:, 1:], tgt_len=tgt_len, step=np.int32(0))
+  results = {}
+  for mode in MODES:
+    train = mode == "train"
+    mcfg = dataclasses.replace(cfg, dropout=0.0, enc_dropout=0.0) if train else cfg
+    model = RNNSeq2Seq(mcfg)
+    target = abstract_variables(model, src[:1], src_len[:1], batch["tgt_in"][:1])
+    variables = import_state_dict(ref.state_dict(), mapping, target)
+
+    set_dropout(ref, 0.0 if train else cfg.dropout)
+    ref.train(train)
+    ref.zero_grad()
+    logps_t, attns_t = _torch_translator_outputs(ref, cfg, src, src_len, batch["tgt_in"],
+                                                 tgt_len)
+    loss_t = sum(-lp.gather(1, torch.from_numpy(batch["tgt_out"][b, :tgt_len[b]]).long()[:, None])
+                 .sum() for b, lp in enumerate(logps_t)) / float(tgt_len.sum())
+    loss_t.backward()
+
+    loss_fn = make_loss_fn(model, label_smoothing=0.0)
+
+    @jax.jit
+    def forward(v, model=model, loss_fn=loss_fn, train=train):
+      logits, attention = model.apply(v, src, src_len, batch["tgt_in"], train,
+                                      rngs={"dropout": jax.random.key(seed)})
+      (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          v, batch, jax.random.key(seed), train)
+      return jax.nn.log_softmax(logits), attention, loss, grads
+
+    with jax.default_matmul_precision("highest"):
+      logp, attention, loss, grads = forward(variables)
+    logp = np.asarray(logp)
+    attention = np.asarray(attention)
+    ours = dict(loss=np.asarray(loss), logp=[logp[b, :tgt_len[b]] for b in range(3)],
+                attention=[attention[b, :tgt_len[b], :src_len[b]] for b in range(3)])
+    theirs = dict(loss=loss_t.detach().numpy(), logp=[lp.detach().numpy() for lp in logps_t],
+                  attention=[a.detach().numpy() for a in attns_t])
+    results[mode] = Diffs(max_abs_diff(ours, theirs),
+                          max_abs_diff(grads, grads_as_flax(ref, mapping, target)))
+  return results
+
+
+def classifier_parity(cell: str, seed: int = 0, **switches) -> dict[str, Diffs]:
+  """models/classifier.py vs torch_rnn_models.RNN run name by name (the tutorial's loop):
+  log-probs and classification's loss (mean NLL); its gradients. Names of 6, 3, 1 letters."""
+  from seq2seq_jax.classification import make_loss_fn
+  from seq2seq_jax.interop.torch_import import CHAR_RNN
+  from seq2seq_jax.models.classifier import CharClassifier
+
+  kw = dict(num_classes=5, num_letters=57, cell=cell, hidden=6, num_layers=1,
+            bidirectional=False, input="onehot", embed_dim=4, dropout=0.1)
+  kw.update(switches)
+  torch.manual_seed(seed)
+  ref = torch_rnn_models.RNN(57, kw["hidden"], kw["num_classes"], cell=cell,
+                             num_layers=kw["num_layers"], bidirectional=kw["bidirectional"],
+                             embed_size=kw["embed_dim"] if kw["input"] == "embed" else 0,
+                             dropout=kw["dropout"])
+  rng = np.random.default_rng(seed)
+  lengths = np.array([6, 3, 1], np.int32)
+  chars = rng.integers(1, 58, (3, 8)).astype(np.int32)
+  chars[np.arange(8)[None, :] >= lengths[:, None]] = 0
+  batch = dict(chars=chars, length=lengths, label=np.array([4, 0, 2], np.int32),
+               index=np.arange(3, dtype=np.int32))
+  results = {}
+  for mode in MODES:
+    train = mode == "train"
+    model = CharClassifier(**{**kw, "dropout": 0.0 if train else kw["dropout"]})
+    variables = import_state_dict(ref.state_dict(), CHAR_RNN,
+                                  abstract_variables(model, chars[:1], lengths[:1]))
+    set_dropout(ref, 0.0 if train else kw["dropout"])
+    ref.train(train)
+    ref.zero_grad()
+    logps_t = []
+    for b in range(3):
+      ids = torch.from_numpy(chars[b, :lengths[b]]).long()
+      name = ids if kw["input"] == "embed" else torch.eye(57)[ids - 1][:, None]
+      logps_t.append(F.log_softmax(ref.classify(name), -1)[0])
+    logps_t = torch.stack(logps_t)
+    loss_t = F.nll_loss(logps_t, torch.from_numpy(batch["label"]).long())
+    loss_t.backward()
+
+    loss_fn = make_loss_fn(model, 0.0, np.ones(kw["num_classes"], np.float32))
+
+    @jax.jit
+    def forward(v, model=model, loss_fn=loss_fn, train=train):
+      logp = model.apply(v, chars, lengths, train, rngs={"dropout": jax.random.key(0)})
+      (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          v, batch, jax.random.key(seed), train)
+      return logp, loss, grads
+
+    with jax.default_matmul_precision("highest"):
+      logp, loss, grads = forward(variables)
+    results[mode] = Diffs(
+        max_abs_diff(dict(logp=np.asarray(logp), loss=np.asarray(loss)),
+                     dict(logp=logps_t.detach().numpy(), loss=loss_t.detach().numpy())),
+        max_abs_diff(grads, grads_as_flax(ref, CHAR_RNN, variables)))
+  return results
+
+
+# name -> () -> {mode: Diffs}.
 CASES: dict[str, Callable[[], dict[str, Diffs]]] = {
     "transformer (tutorial: shared LN, post-LN)":
         lambda: transformer_parity(tiny_transformer_config()),
@@ -277,4 +423,19 @@ CASES: dict[str, Callable[[], dict[str, Diffs]]] = {
         lambda: rnn_layer_parity("gru", num_layers=2, bidirectional=True),
     "layer: nn.LSTM (2 layers, bidirectional)":
         lambda: rnn_layer_parity("lstm", num_layers=2, bidirectional=True),
+    "rnn: tutorial GRU + attention (AttnDecoderRNN, fixed_slots=all)":
+        lambda: rnn_seq2seq_parity(tiny_rnn_seq2seq_config()),
+    "rnn: tutorial plain decoder (DecoderRNN)":
+        lambda: rnn_seq2seq_parity(tiny_rnn_seq2seq_config(attention="none", dropout=0.0)),
+    "rnn: bi-GRU + additive attention, tanh bridge (book)":
+        lambda: rnn_seq2seq_parity(tiny_rnn_seq2seq_config(
+            bidirectional=True, attention="additive", bridge="tanh", max_length=0)),
+    "rnn: char toy Seq2Seq (nn.RNN, one-hot)":
+        lambda: rnn_seq2seq_parity(tiny_rnn_seq2seq_config(
+            src_vocab_size=11, embed=0, cell="srn", attention="none", dropout=0.0)),
+    "classifier: tutorial i2h/i2o cell": lambda: classifier_parity("tutorial", dropout=0.0),
+    "classifier: GRU (one-hot)": lambda: classifier_parity("gru"),
+    "classifier: LSTM (one-hot)": lambda: classifier_parity("lstm"),
+    "classifier: bi-GRU (2 layers, embeddings)":
+        lambda: classifier_parity("gru", num_layers=2, bidirectional=True, input="embed"),
 }

@@ -89,15 +89,55 @@ RNN_LEAVES = (
 # A models/rnn.py RNN stack or cell on its own <-> the torch.nn layer.
 RNN_LAYERS = ParamMapping("recurrent layer", RNN_LEAVES + COMMON_LEAVES)
 
-# config.model.name -> mapping. RNN seq2seq models and the classifier add theirs here.
-MAPPINGS: dict[str, ParamMapping] = {"transformer": TRANSFORMER}
 
 
-def mapping_for(name: str) -> ParamMapping:
+def rnn_seq2seq_mapping(model_cfg: Mapping[str, Any] | None = None) -> ParamMapping:
+  """models/rnn_seq2seq.py <-> interop/torch_rnn_models.py, for a `config.model`
+  (path rewrites run in order).
+
+  With embeddings (the tutorial's EncoderRNN / DecoderRNN / AttnDecoderRNN, the bi-GRU
+  book model): src_embed -> encoder.embedding, encoder/l0 -> encoder.gru.*_l0 (the layer
+  is named by the cell: gru | lstm | rnn), dec_l{k} -> decoder.gru.*_l{k}, tgt_embed ->
+  decoder.embedding, attention/attn -> decoder.attn, attention/w_q -> decoder.attention.w_q,
+  attn_combine / combine / out -> decoder.*, bridge_l0 -> decoder.boot. One-hot inputs
+  (embed 0, the char toy's Seq2Seq): encoder.*_l0 and decoder.*_l0 are the nn.RNNs
+  themselves, out -> fc.
+  """
+  cfg = dict(model_cfg or {})
+  layer = {"srn": "rnn", "gru": "gru", "lstm": "lstm"}.get(cfg.get("cell", "gru"), "gru")
+  if cfg.get("embed", 1):
+    rewrites = ((r"^encoder/", f"encoder/{layer}/"), (r"^src_embed/", "encoder/embedding/"),
+                (r"^tgt_embed/", "decoder/embedding/"), (r"^dec_(l\d+)/", f"decoder/{layer}/\\1/"))
+  else:
+    rewrites = ((r"^dec_(l\d+)/", r"decoder/\1/"), (r"^out/", "fc/"))
+  rewrites += ((r"^bridge_l0/", "decoder/boot/"), (r"^bridge_(l\d+)/", r"decoder/boot_\1/"),
+               (r"^attention/attn/", "decoder/attn/"), (r"^attention/", "decoder/attention/"),
+               (r"^(attn_combine|combine|out)/", r"decoder/\1/"))
+  kind = "tutorial EncoderRNN / decoder" if cfg.get("embed", 1) else "char toy Seq2Seq"
+  return ParamMapping(f"RNN seq2seq ({kind})", RNN_LEAVES + COMMON_LEAVES, rewrites)
+
+
+# models/classifier.CharClassifier <-> torch_rnn_models.RNN: the tutorial's rnn/i2h, rnn/i2o
+# -> i2h, i2o; embed -> embedding; rnn/l{k}[_reverse] -> rnn.*_l{k}[_reverse]; out -> h2o.
+CHAR_RNN = ParamMapping(
+    "char-RNN classifier", RNN_LEAVES + COMMON_LEAVES,
+    rewrites=((r"^rnn/(i2[ho])/", r"\1/"), (r"^embed/", "embedding/"), (r"^out/", "h2o/")))
+
+# config.model.name -> mapping, or a function of config.model giving it (the RNN seq2seq
+# names depend on the cell and on embeddings vs one-hot inputs).
+MAPPINGS: dict[str, ParamMapping | Any] = {"transformer": TRANSFORMER, "rnn": rnn_seq2seq_mapping,
+                                           "char_rnn": CHAR_RNN}
+
+
+def mapping_for(model: str | Mapping[str, Any]) -> ParamMapping:
+  """The mapping for `config.model` (or a model name: then the family's defaults)."""
+  name = model if isinstance(model, str) else model.get("name")
   if name not in MAPPINGS:
     raise UserError(f"no PyTorch import for model {name!r} yet; supported: "
                     f"{', '.join(sorted(MAPPINGS))}.")
-  return MAPPINGS[name]
+  entry = MAPPINGS[name]
+  return entry if isinstance(entry, ParamMapping) else entry(
+      None if isinstance(model, str) else model)
 
 
 def _shape(shape) -> str:
@@ -139,6 +179,13 @@ def load_state_dict(source: str | Path | Mapping[str, Any]) -> StateDict:
       source = source[wrapper]
       break
   return {k: _to_numpy(v) for k, v in _strip_module_prefix(source).items()}
+
+
+def join_state_dicts(**parts: str | Path | Mapping[str, Any]) -> StateDict:
+  """Several state_dicts -> one, each key prefixed by its part's name: e.g. the seq2seq
+  tutorial's two files, join_state_dicts(encoder="encoder.pt", decoder="decoder.pt")."""
+  return {f"{name}.{k}": v for name, source in parts.items()
+          for k, v in load_state_dict(source).items()}
 
 
 def _torch_load(path: Path) -> Mapping[str, Any]:
