@@ -43,6 +43,7 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
   c.data.bucket_edges = (8, 12, 20)  # names have 2..19 letters
 
   c.model = ml_collections.ConfigDict()
+  c.model.name = "char_rnn"  # the PyTorch import's name mapping (interop/torch_import.py)
   c.model.cell = "gru"  # tutorial | srn | gru | lstm
   c.model.hidden = 128
   c.model.num_layers = 2

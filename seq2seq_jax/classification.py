@@ -215,6 +215,10 @@ def accuracy_report(logp: np.ndarray, labels: np.ndarray, label_names: Sequence[
 
 def build_task(config, workdir: Path) -> Task:
   split = split_for(config, workdir)
+  if not split.test:  # an imported model without the dataset (python -m seq2seq_jax.interop)
+    raise DataError(f"{workdir / SPLIT_FILE} holds the labels but no names: the run was "
+                    "imported without its dataset, so it can predict but not evaluate or train. "
+                    "Import it again with config.data.dir pointing at the names data.")
   num_classes = len(split.labels)
   t = config.train
   edges = bucket_edges(config, split.train + split.validation + split.test)
