@@ -4,8 +4,8 @@ Default: the fast batched best model (2-layer bidirectional GRU over letter
 embeddings, dropout 0.4, Adam, batch 64, natural frequencies, early stopping on
 validation loss):
   python -m seq2seq_jax.main --config=configs/char_rnn.py
-  -> test top-1 84.8 %, top-3 94.9 %, macro 54.1 % after 13 epochs (144 s of training on
-     a loaded 2-core CPU; experiments/char_rnn/RESULTS.md has the table).
+  -> test top-1 84.8 %, top-3 94.9 %, macro 54.1 % after 13 epochs (61 s of training on
+     a quiet 2-core CPU; experiments/char_rnn/RESULTS.md has the table).
 
 Arguments (`--config=configs/char_rnn.py:ARG`):
   default    as above
@@ -25,6 +25,8 @@ and --mode=evaluate --workdir=RUN (top-1/top-3/macro, per language, confusion PN
 """
 
 import ml_collections
+
+from seq2seq_jax.config_defaults import train_config
 
 
 def get_config(arg: str = "default") -> ml_collections.ConfigDict:
@@ -52,28 +54,12 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
   c.model.embed_dim = 64
   c.model.dropout = 0.4  # on the embeddings, between layers and before the output layer
 
-  c.train = ml_collections.ConfigDict()
-  c.train.num_epochs = 30
-  c.train.batch_size = 64
-  c.train.eval_batch_size = 256
+  c.train = train_config(num_epochs=30, batch_size=64, eval_batch_size=256, optimizer="adam",
+                         learning_rate=3e-3, clip=1.0, early_stop_patience=3)
+  # classification only:
   c.train.sampling = "shuffle"  # shuffle: natural frequencies | balanced: random class per row
   c.train.steps_per_epoch = 0  # balanced sampling: batches per epoch
   c.train.class_balance = 0.0  # loss weight ~ count**-class_balance (1: classes count equally)
-  c.train.optimizer = "adam"
-  c.train.learning_rate = 3e-3
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.momentum = 0.0
-  c.train.weight_decay = 0.0
-  c.train.schedule = "constant"
-  c.train.warmup_steps = 0
-  c.train.decay_steps = 0
-  c.train.clip = 1.0
-  c.train.label_smoothing = 0.0
-  c.train.log_every_steps = 50
-  c.train.checkpoint_every_steps = 0  # 0: at the end of each epoch only
-  c.train.stop_after_steps = 0  # >0: save and stop there (resume by running again)
-  c.train.early_stop_patience = 3  # stop after this many epochs without a better valid loss
 
   c.report = ml_collections.ConfigDict()
   c.report.topk = 3  # predict mode

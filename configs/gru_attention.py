@@ -8,20 +8,22 @@ so it tracks the fit and never touches test. Model: embedding + GRU of 256, the
 tutorial's attention decoder (dropout 0.1 on the embedding, attention over max_length
 10 slots, attn_combine, relu, GRU, log-softmax).
 
-Default: batched (64) Adam recipe; test greedy BLEU >= 43.8 (the PyTorch recipe's) in
-well under 111 s of training on a 2-core CPU (experiments/rnn/RESULTS.md):
+Default: batched (32) Adam recipe, 5 epochs; test greedy BLEU 49.75 (the PyTorch recipe's:
+43.8) after 47.5 s of training on a quiet 2-core CPU (experiments/rnn/RESULTS.md):
   python -m seq2seq_jax.main --config=configs/gru_attention.py
 The tutorial's recipe (SGD lr 0.01, one pair per step, teacher forcing 0.5 drawn per
-sequence, 75,000 steps ~ 8 epochs of 9,767):
+sequence, 75,000 steps ~ 8 epochs of 9,767; greedy BLEU 46.5 after 366 s):
   python -m seq2seq_jax.main --config=configs/gru_attention.py:tutorial
 The tutorial's plain decoder (relu(embedding) -> GRU -> log-softmax, no attention), fast
 recipe:
   python -m seq2seq_jax.main --config=configs/gru_attention.py:plain
-Best held-out BLEU found (Adam, dropout, beam, label smoothing):
+Best held-out BLEU found (Adam, dropout, beam, label smoothing; 57.76 with beam 8):
   python -m seq2seq_jax.main --config=configs/gru_attention.py:best
 """
 
 import ml_collections
+
+from seq2seq_jax.config_defaults import decode_config, train_config
 
 HEAT_MAP_SENTENCES = ("elle a cinq ans de moins que moi .", "elle est trop petit .",
                       "je ne crains pas de mourir .", "c est un jeune directeur plein de talent .")
@@ -71,37 +73,12 @@ def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
   c.model.schedule = "constant"  # constant | linear | inverse_sigmoid (scheduled sampling)
   c.model.schedule_steps = 1000.0
 
-  c.train = ml_collections.ConfigDict()
-  c.train.num_epochs = 8
-  c.train.batch_size = 1
-  c.train.eval_batch_size = 256
-  c.train.optimizer = "sgd"
-  c.train.learning_rate = 0.01
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.momentum = 0.0
-  c.train.weight_decay = 0.0
-  c.train.schedule = "constant"
-  c.train.warmup_steps = 0
-  c.train.decay_steps = 0
-  c.train.clip = 0.0
-  c.train.label_smoothing = 0.0
-  c.train.loss_reduction = "sequence"  # the tutorial's SGD step on a pair's summed loss
-  c.train.log_every_steps = 50
-  c.train.checkpoint_every_steps = 0
-  c.train.stop_after_steps = 0
-  c.train.early_stop_patience = 0
+  c.train = train_config(  # the tutorial's recipe; the other arguments change it below
+      num_epochs=8, batch_size=1, eval_batch_size=256, optimizer="sgd", learning_rate=0.01,
+      clip=0.0, loss_reduction="sequence")  # SGD steps on a pair's summed loss, as the tutorial
 
-  c.decode = ml_collections.ConfigDict()
-  c.decode.max_len = 10  # the tutorial's MAX_LENGTH decoding steps
-  c.decode.beam_size = 4
-  c.decode.nbest = 4
-  c.decode.length_penalty = 0.0
-  c.decode.eval_beam_sizes = (4,)
-  c.decode.num_samples = 5
-  c.decode.show_eos = False
-  c.decode.attention_sentences = HEAT_MAP_SENTENCES
-  c.decode.epoch_samples = 0
+  c.decode = decode_config(max_len=10,  # the tutorial's MAX_LENGTH decoding steps
+                           attention_sentences=HEAT_MAP_SENTENCES)
 
   if arg in ("fast", "best", "plain"):  # chosen on held-out validation curves (data.valid_holdout)
     c.model.teacher_forcing = 1.0  # logits leave the scan: one big matmul

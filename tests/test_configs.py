@@ -1,0 +1,46 @@
+"""Every config file: builds for each of its arguments, holds the shared train/decode keys
+(so a --config.train.x=... override works on all of them), refuses unknown arguments."""
+
+import re
+
+import pytest
+from conftest import ROOT, load_config
+
+from seq2seq_jax.config_defaults import DECODE, TRAIN, decode_config, train_config
+
+
+def config_args(name: str) -> list[str | None]:
+  """The arguments a config accepts, read from its `arg == "..."` / `arg in (...)` tests;
+  [None] when its get_config takes none."""
+  source = (ROOT / "configs" / f"{name}.py").read_text()
+  if not re.search(r"def get_config\(arg", source):
+    return [None]
+  args = set(re.findall(r"arg [!=]= \"(\w+)\"", source))
+  for group in re.findall(r"arg (?:not )?in \(([^)]*)\)", source):
+    args |= set(re.findall(r"\"(\w+)\"", group))
+  return sorted(args)
+
+
+CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_has_the_shared_blocks(name):
+  for arg in config_args(name):
+    c = load_config(name, arg)
+    assert set(TRAIN) <= set(c.train.keys()), (name, arg, set(TRAIN) - set(c.train.keys()))
+    if c.task == "translation":
+      assert set(DECODE) <= set(c.decode.keys()), (name, arg)
+
+
+@pytest.mark.parametrize("name", [n for n in CONFIGS if config_args(n) != [None]])
+def test_unknown_config_argument_is_refused(name):
+  with pytest.raises(ValueError, match="unknown config argument 'nope'"):
+    load_config(name, "nope")
+
+
+def test_block_overrides_are_checked():
+  assert train_config(batch_size=1).batch_size == 1
+  assert decode_config().max_len == DECODE["max_len"]
+  with pytest.raises(ValueError, match="unknown train key.*batchsize"):
+    train_config(batchsize=1)
