@@ -11,6 +11,7 @@ from seq2seq_jax import decoding
 from seq2seq_jax.models.transformer import Transformer, TransformerConfig
 
 BOS, EOS = 0, 1
+PAD_ANY = 7  # any token: positions after the prefix must not matter
 
 
 class MarkovToy(nn.Module):
@@ -116,7 +117,7 @@ def transformer_and_params():
                           dec_layers=2, heads=4, ff=48, dropout=0.0, max_len=32)
   model = Transformer(cfg)
   src = jnp.ones((1, 6), jnp.int32)
-  params = model.init(jax.random.PRNGKey(0), src, jnp.array([6]), src)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), src, jnp.array([6]), src)
   return model, params
 
 
@@ -125,12 +126,15 @@ def test_transformer_greedy_equals_uncached_argmax_decoding():
   src = jnp.array([[2, 5, 7, 9, 3, 1], [2, 4, 3, 1, 1, 1]], jnp.int32)
   src_len = jnp.array([5, 3])
   out = decoding.greedy_search(model, params, src, src_len, max_len=8, bos_id=BOS, eos_id=EOS)
+  # The whole prefix recomputed each step, no cache: one fixed-shape teacher-forced pass
+  # whose later (pad) positions the causal mask must keep out of position len(prefix) - 1.
+  full_pass = jax.jit(lambda p, s, sl, t: model.apply(p, s, sl, t)[0])
   for b in range(2):
     prefix = [BOS]
-    for _ in range(8):  # recompute the whole prefix each step, no cache
-      logits, _ = model.apply(params, src[b:b + 1, :int(src_len[b])], src_len[b:b + 1],
-                              jnp.array([prefix]))
-      prefix.append(int(jnp.argmax(logits[0, -1])))
+    for _ in range(8):
+      padded = jnp.array([prefix + [PAD_ANY] * (9 - len(prefix))])
+      logits = full_pass(params, src[b:b + 1], src_len[b:b + 1], padded)
+      prefix.append(int(jnp.argmax(logits[0, len(prefix) - 1])))
       if prefix[-1] == EOS:
         break
     n = int(out["lengths"][b])
