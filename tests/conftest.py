@@ -1,10 +1,23 @@
 """Shared fixtures: a tiny transformer config on the embedded numbers data."""
 
+import atexit
 import importlib.util
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Many tests compile the same tiny models (in this process and in the CLI tests'
+# subprocesses): a persistent XLA compilation cache shared by the session saves the repeats.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _cache = tempfile.mkdtemp(prefix="seq2seq_jax_xla_cache_")
+  atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=_cache,
+                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
