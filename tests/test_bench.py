@@ -1,0 +1,30 @@
+"""The benchmark command runs at --quick sizes and writes a well-formed report (no timings)."""
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from seq2seq_jax import bench  # noqa: E402
+
+
+def test_quick_bench_report(tmp_path):
+  bench.main(["--quick", "--models=transformer,char_rnn", "--repeats=2", "--target_s=0.005",
+              "--ref_sentences=2", f"--out={tmp_path}"])
+  report = json.loads((tmp_path / "bench.json").read_text())
+  assert "| transformer |" in (tmp_path / "bench.md").read_text()
+  assert report["matmul"]["flop_per_s"] > 0
+  assert [r["model"] for r in report["results"]] == ["transformer", "char_rnn"]
+  for r in report["results"]:
+    t = r["train"]
+    assert len(t["jax"]["ms_per_step_all"]) == len(t["torch"]["ms_per_step_all"]) == 2
+    for side in ("jax", "torch"):
+      assert t[side]["ms_per_step"] > 0 and t[side]["per_s"] > 0
+    assert t["speedup"] > 0
+    assert t["jax"]["compilations"] == 1 and t["jax"]["compile_s"] > 0
+  tr = report["results"][0]
+  assert tr["train"]["jax"]["flops_per_step"] > 0 and tr["train"]["jax"]["flop_per_s"] > 0
+  assert tr["decode"]["greedy"]["speedup"] > 0 and tr["decode"]["beam4"]["jax_sent_per_s"] > 0
+  assert tr["decode"]["beam4"]["torch_sent_per_s"] is None  # the reference has no beam search
+  assert report["results"][1]["decode"] is None  # the classifier decodes nothing
