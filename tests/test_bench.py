@@ -10,12 +10,12 @@ from seq2seq_jax import bench  # noqa: E402
 
 
 def test_quick_bench_report(tmp_path):
-  bench.main(["--quick", "--models=transformer,char_rnn", "--repeats=2", "--target_s=0.005",
+  bench.main(["--quick", "--models=gru_attention,char_rnn", "--repeats=2", "--target_s=0.005",
               "--ref_sentences=2", f"--out={tmp_path}"])
   report = json.loads((tmp_path / "bench.json").read_text())
-  assert "| transformer |" in (tmp_path / "bench.md").read_text()
+  assert "| gru_attention |" in (tmp_path / "bench.md").read_text()
   assert report["matmul"]["flop_per_s"] > 0
-  assert [r["model"] for r in report["results"]] == ["transformer", "char_rnn"]
+  assert [r["model"] for r in report["results"]] == ["gru_attention", "char_rnn"]
   for r in report["results"]:
     t = r["train"]
     assert len(t["jax"]["ms_per_step_all"]) == len(t["torch"]["ms_per_step_all"]) == 2
