@@ -166,6 +166,7 @@ def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
 
   def loss_fn(params, batch, rng, train: bool):
     logp = model.apply(params, batch["chars"], batch["length"], train, rngs={"dropout": rng})
+    logp = logp.astype(jnp.float32)  # the loss in fp32 under train.compute_dtype=bfloat16
     real = (batch["index"] >= 0).astype(jnp.float32)
     true = jnp.take_along_axis(logp, batch["label"][:, None], axis=-1)[:, 0]
     rank = (logp > true[:, None]).sum(axis=-1)  # classes scored above the label
@@ -176,6 +177,7 @@ def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
       if label_smoothing:
         nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
       real = real * jnp.asarray(weights)[batch["label"]]
+      sums["loss_norm"] = real.sum()  # the minimised loss's normaliser (grad_accum_steps)
     return (nll * real).sum() / jnp.maximum(real.sum(), 1e-9), sums
 
   return loss_fn

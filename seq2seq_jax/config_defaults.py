@@ -36,6 +36,8 @@ TRAIN: dict[str, Any] = dict(
     checkpoint_every_steps=0,  # 0: at the end of each epoch only
     stop_after_steps=0,  # >0: save and stop there (run the same command again to resume)
     early_stop_patience=0,  # >0: stop after this many epochs without a better valid loss
+    grad_accum_steps=1,  # >1: batch_size split into this many micro-batches, one update
+    compute_dtype="float32",  # float32 | bfloat16 (forward/backward; params and optimiser fp32)
 )
 
 DECODE: dict[str, Any] = dict(

@@ -53,7 +53,7 @@ def make_loss_fn(model):
 
   def loss_fn(params, batch, rng, train: bool):
     logits = model.apply(params, batch["tokens"], batch["length"], train, rngs={"dropout": rng})
-    logp = jax.nn.log_softmax(logits)
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
     mask = (jnp.arange(logits.shape[1])[None] < batch["length"][:, None]).astype(jnp.float32)
     nll = -jnp.take_along_axis(logp, batch["labels"][..., None], axis=-1)[..., 0]
     correct = (jnp.argmax(logits, -1) == batch["labels"]) * mask

@@ -32,7 +32,8 @@ from seq2seq_jax.errors import ConfigError
 
 log = logging.getLogger("seq2seq_jax")
 
-# loss_fn(params, batch, dropout_rng, train) -> (scalar loss to minimise, dict of metric sums)
+# loss_fn(params, batch, dropout_rng, train) -> (scalar loss to minimise, dict of metric sums);
+# the loss is a sum over the batch divided by sums["loss_norm"] if given, else sums["weight"].
 LossFn = Callable[[Any, Batch, jax.Array, bool], tuple[jax.Array, dict[str, jax.Array]]]
 
 
@@ -103,18 +104,70 @@ def create_state(model, init_args: tuple, config) -> TrainState:
   return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-def make_steps(loss_fn: LossFn):
-  """Returns jitted (train_step, eval_step); train_step donates the state."""
+def _cast_floats(tree, dtype):
+  """Floating leaves of `tree` as `dtype`; integer leaves (token ids, lengths) unchanged."""
+  return jax.tree.map(
+      lambda x: x.astype(dtype) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x, tree)
+
+
+def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = "float32"):
+  """Returns jitted (train_step, eval_step); train_step donates the state.
+
+  grad_accum_steps > 1: the batch's rows are split into that many equal micro-batches
+  (row i goes to micro-batch i % grad_accum_steps, so each stays spread over the devices),
+  run one after another in a `lax.scan`, and their gradients combined with the loss's own
+  normaliser: the update is the one step on the whole batch would make (up to rounding;
+  dropout masks differ). The loss's normaliser is `sums["loss_norm"]` when the loss
+  function reports one (popped here, never in the metric sums), else `sums["weight"]`.
+  compute_dtype="bfloat16": params and float inputs cast to bf16 inside the differentiated
+  function (forward and backward in bf16), params, gradients and optimiser state in fp32.
+  """
+  if grad_accum_steps < 1:
+    raise ConfigError(f"train.grad_accum_steps={grad_accum_steps} must be >= 1.")
+  if compute_dtype not in ("float32", "bfloat16"):
+    raise ConfigError(f"unknown train.compute_dtype {compute_dtype!r}; use float32 or bfloat16.")
+  dtype = jnp.dtype(compute_dtype)
+
+  def loss_and_norm(params, batch, rng, train):
+    if dtype != jnp.float32:
+      params, batch = _cast_floats(params, dtype), _cast_floats(batch, dtype)
+    loss, sums = loss_fn(params, batch, rng, train)
+    sums = _cast_floats(sums, jnp.float32)
+    norm = sums.pop("loss_norm", sums["weight"])
+    return loss.astype(jnp.float32), (sums, norm)
 
   def train_step(state: TrainState, batch: Batch):
     rng = jax.random.fold_in(state.rng, state.step)
-    step_batch = {**batch, "step": state.step}  # for schedules inside the loss (e.g. sampling)
-    grad_fn = jax.value_and_grad(lambda p: loss_fn(p, step_batch, rng, True), has_aux=True)
-    (_, sums), grads = grad_fn(state.params)
+    grad_fn = jax.value_and_grad(loss_and_norm, has_aux=True)
+    if grad_accum_steps == 1:
+      step_batch = {**batch, "step": state.step}  # for schedules inside the loss (e.g. sampling)
+      (_, (sums, _)), grads = grad_fn(state.params, step_batch, rng, True)
+      return state.apply_gradients(grads=grads), sums
+
+    a = grad_accum_steps
+    micro = jax.tree.map(lambda x: x.reshape(x.shape[0] // a, a, *x.shape[1:]).swapaxes(0, 1),
+                         batch)
+
+    def one(carry, xs):
+      k, mb = xs
+      (_, (sums, norm)), grads = grad_fn(state.params, {**mb, "step": state.step},
+                                         jax.random.fold_in(rng, k), True)
+      # the micro-batch's mean-loss gradient times its normaliser: its share of the sum
+      acc_grads, acc_sums, acc_norm = carry
+      acc_grads = jax.tree.map(lambda g, h: g + norm * h, acc_grads, grads)
+      return (acc_grads, jax.tree.map(jnp.add, acc_sums, sums), acc_norm + norm), None
+
+    sums_shape = jax.eval_shape(lambda: loss_and_norm(
+        state.params, {**jax.tree.map(lambda x: x[0], micro), "step": state.step}, rng,
+        True)[1][0])
+    zeros = lambda t: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), t)
+    init = (zeros(state.params), zeros(sums_shape), jnp.zeros((), jnp.float32))
+    (grads, sums, norm), _ = jax.lax.scan(one, init, (jnp.arange(a), micro))
+    grads = jax.tree.map(lambda g: g / jnp.maximum(norm, 1e-9), grads)
     return state.apply_gradients(grads=grads), sums
 
   def eval_step(params, batch: Batch):
-    return loss_fn(params, batch, jax.random.PRNGKey(0), False)[1]
+    return loss_and_norm(params, batch, jax.random.PRNGKey(0), False)[1][0]
 
   return jax.jit(train_step, donate_argnums=0), jax.jit(eval_step)
 
@@ -178,6 +231,11 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
   if config.train.batch_size % jax.device_count():
     raise ConfigError(f"train.batch_size={config.train.batch_size} is not a multiple of the "
                       f"{jax.device_count()} devices: change it so every device gets equal rows.")
+  accum = config.train.get("grad_accum_steps", 1)
+  if config.train.batch_size % (accum * jax.device_count()):
+    raise ConfigError(f"train.batch_size={config.train.batch_size} is not a multiple of "
+                      f"train.grad_accum_steps={accum} x {jax.device_count()} devices: every "
+                      "micro-batch must give each device equal rows.")
   state = jax.device_put(create_state(task.model, task.init_args, config), replicated)
   (workdir / "params.txt").write_text(param_summary(state.params) + "\n")
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
@@ -190,7 +248,8 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
     state = jax.device_put(state, replicated)
     log.info("resuming from step %d in %s", int(state.step), ckpts.root)
 
-  train_step, eval_step = make_steps(task.loss_fn)
+  train_step, eval_step = make_steps(task.loss_fn, accum,
+                                     config.train.get("compute_dtype", "float32"))
   steps_per_epoch = task.train_data.num_batches()
   stop_after = config.train.get("stop_after_steps", 0)
   ckpt_every = config.train.checkpoint_every_steps

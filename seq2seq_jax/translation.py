@@ -170,6 +170,8 @@ def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
     correct = (jnp.argmax(logits, -1) == batch["tgt_out"]) * mask
     sums = {"loss_sum": (nll * mask).sum(), "weight": weight, "correct": correct.sum()}
     count = weight if reduction == "token" else (batch["tgt_len"] > 0).sum()
+    if reduction != "token":  # the minimised loss's normaliser (train.grad_accum_steps)
+      sums["loss_norm"] = count.astype(jnp.float32)
     return (per_tok * mask).sum() / jnp.maximum(count, 1.0), sums
 
   return loss_fn
