@@ -29,6 +29,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -208,6 +209,28 @@ def _family(name: str, quick: bool):
   raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
 
 
+def _rss_mb() -> float:
+  """This process's peak RSS in MB: VmHWM (its own address space's high-water mark), else
+  ru_maxrss (which on Linux a child inherits from its parent across fork + exec)."""
+  try:
+    for line in Path("/proc/self/status").read_text().splitlines():
+      if line.startswith("VmHWM:"):
+        return float(line.split()[1]) / 1024.0  # kB
+  except OSError:
+    pass
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def peak_memory(name: str, batch: int, src_len: int, tgt_len: int, args, side: str) -> dict:
+  """Peak RSS (MB) of a fresh process that runs 3 train steps of one side only, and its RSS
+  high-water before building the model (imports of jax, torch and the data)."""
+  cmd = [sys.executable, "-m", "seq2seq_jax.bench", f"--probe={side}", f"--models={name}",
+         f"--batch={batch}", f"--src_len={src_len}", f"--tgt_len={tgt_len}",
+         f"--threads={args.threads}"] + (["--quick"] if args.quick else [])
+  out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+  return json.loads(out.strip().splitlines()[-1])
+
+
 def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dict:
   import torch
 
@@ -234,7 +257,15 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
               "pairs": [(jbatch["src"][i].tolist(), full[i].tolist()) for i in range(batch)]}
     units, per_step = "target tokens", batch * tgt_len
 
+  if args.probe == "torch":
+    base = _rss_mb()
+    torch_step, _ = fam["build_torch"]()
+    for _ in range(3):
+      torch_step(tbatch)
+    return {"peak_rss_mb": _rss_mb(), "baseline_rss_mb": base}
+
   # -- training --
+  base = _rss_mb()
   state = _state(model, init_args, **fam["train_kw"])
   train_step, _ = train.make_steps(fam["loss"])
   holder = [state]
@@ -242,6 +273,11 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   def jax_step():
     holder[0], sums = train_step(holder[0], jbatch)
     jax.block_until_ready(sums)
+
+  if args.probe == "jax":
+    for _ in range(3):
+      jax_step()
+    return {"peak_rss_mb": _rss_mb(), "baseline_rss_mb": base}
 
   t0 = time.perf_counter()  # first step = trace + compile (which fills jit's cache) + run
   compiled = train_step.lower(holder[0], jbatch).compile()
@@ -265,6 +301,11 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   if flops is not None:
     tr["jax"]["flops_per_step"] = flops
     tr["jax"]["flop_per_s"] = flops / j_s
+  if args.memory:
+    for side in ("jax", "torch"):
+      mem = peak_memory(name, batch, src_len, tgt_len, args, side)
+      tr[side]["peak_rss_mb"], tr[side]["baseline_rss_mb"] = mem["peak_rss_mb"], mem[
+          "baseline_rss_mb"]
   result = {"model": name, "batch": batch, "src_len": src_len, "tgt_len": tgt_len, "train": tr}
 
   # -- decoding --
@@ -321,8 +362,8 @@ def markdown(report: dict) -> str:
       "Training:",
       "",
       "| model | batch | JAX ms/step | PyTorch ms/step | JAX units/s | PyTorch units/s | "
-      "speed-up | JAX compile s | compilations |",
-      "|---|---|---|---|---|---|---|---|---|",
+      "speed-up | JAX compile s | compilations | JAX peak RSS MB | PyTorch peak RSS MB |",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
   ]
   for r in report["results"]:
     t = r["train"]
@@ -330,7 +371,8 @@ def markdown(report: dict) -> str:
         f"| {r['model']} | {r['batch']} | {_f(t['jax']['ms_per_step'], '{:,.2f}')} | "
         f"{_f(t['torch']['ms_per_step'], '{:,.2f}')} | {_f(t['jax']['per_s'])} | "
         f"{_f(t['torch']['per_s'])} | {t['speedup']:.2f}x | {t['jax']['compile_s']:.2f} | "
-        f"{t['jax']['compilations']} |")
+        f"{t['jax']['compilations']} | {_f(t['jax'].get('peak_rss_mb'), '{:,.0f}')} | "
+        f"{_f(t['torch'].get('peak_rss_mb'), '{:,.0f}')} |")
   lines.append("")
   lines.append("units: target tokens (examples for char_rnn). RNN references: one example per "
                "SGD step (the tutorials' loop).")
@@ -353,8 +395,14 @@ def markdown(report: dict) -> str:
       lines.append(f"{r['model']} batch {r['batch']} train step: {j['flops_per_step'] / 1e9:,.2f} "
                    f"GFLOP/step, {j['flop_per_s'] / 1e9:,.1f} GFLOP/s achieved = "
                    f"{100 * j['flop_per_s'] / mm['flop_per_s']:.1f} % of the matmul's.")
-  lines.append(f"Peak memory: process RSS high-water {report['peak_rss_mb']:,.0f} MB (both "
-               "frameworks in one process); per-framework peak memory not measured.")
+  base = [r["train"][k].get("baseline_rss_mb") for r in report["results"] for k in ("jax",
+                                                                                    "torch")]
+  base = [b for b in base if b is not None]
+  lines.append("Peak RSS: a fresh process per side running 3 train steps (VmHWM; it imports jax "
+               "and torch both: " + (f"{min(base):,.0f}-{max(base):,.0f} MB before building "
+                                     "the model" if base else "n/a: --no-memory") +
+               "). This process, both sides and decoding: "
+               f"{report['peak_rss_mb']:,.0f} MB.")
   return "\n".join(lines) + "\n"
 
 
@@ -381,6 +429,10 @@ def parse_args(argv=None):
   p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
   p.add_argument("--out", default="", help="directory for bench.json and bench.md")
   p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
+  p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                 help="peak RSS of each side's training, each in a fresh process of its own")
+  p.add_argument("--probe", choices=("jax", "torch"), default=None,
+                 help=argparse.SUPPRESS)  # internal: one side's memory probe
   return p.parse_args(argv)
 
 
@@ -410,15 +462,19 @@ def run(args) -> dict:
                   "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                   "python": platform.python_version()},
       "repeats": args.repeats, "quick": args.quick,
-      "matmul": matmul_flops(args.repeats),
+      "matmul": None if args.probe else matmul_flops(args.repeats),
       "results": results,
-      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+      "peak_rss_mb": _rss_mb(),
   }
   return report
 
 
 def main(argv=None) -> dict:
   args = parse_args(argv)
+  if args.probe:  # one side of one family in this fresh process: print its peak RSS
+    report = run(args)
+    print(json.dumps(report["results"][0]))
+    return report
   report = run(args)
   md = markdown(report)
   print(md)
