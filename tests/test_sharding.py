@@ -1,5 +1,6 @@
 """Data parallelism: 8 simulated CPU devices train the same model as 1 device."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -49,3 +50,79 @@ def test_eight_devices_match_one_device(tiny_config, tmp_path):
   assert len(leaves) == len(multi.files)
   for path, x in leaves:
     np.testing.assert_allclose(np.asarray(x), multi[jax.tree_util.keystr(path)], atol=2e-5)
+
+
+RESUME_SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import jax, numpy as np
+    from seq2seq_jax import train, translation
+    from tests.conftest import tiny_transformer_config
+    assert jax.device_count() == 8, jax.devices()
+
+    def cfg(stop=6):
+      c = tiny_transformer_config()
+      c.train.update(stop_after_steps=stop, optimizer="sgd", learning_rate=0.1)
+      return c
+
+    def run(workdir, stop):
+      c = cfg(stop)
+      workdir.mkdir(exist_ok=True)
+      task = translation.build_task(c, workdir)
+      train.train_and_evaluate(task, c, workdir)
+      return task, c
+
+    def dump(task, c, workdir, out):
+      params = train.restore_params(task.model, task.init_args, c, workdir, "latest")
+      leaves = jax.tree_util.tree_leaves_with_path(params)
+      np.savez(out, **{jax.tree_util.keystr(p): np.asarray(x) for p, x in leaves})
+
+    one, eight, out = map(Path, sys.argv[1:4])
+    c = cfg()
+    task = translation.build_task(c, one)
+    dump(task, c, one, out / "one_6_restored_on_8.npz")  # written on 1 device
+    dump(*run(one, 12), one, out / "one_12.npz")  # continued here on 8
+    dump(*run(eight, 6), eight, out / "eight_6.npz")  # written here, continued on 1
+""")
+
+
+def _params(task, config, workdir):
+  params = train.restore_params(task.model, task.init_args, config, workdir, "latest")
+  return {jax.tree_util.keystr(p): np.asarray(x)
+          for p, x in jax.tree_util.tree_leaves_with_path(params)}
+
+
+def test_checkpoints_restore_and_continue_across_device_counts(tiny_config, tmp_path, caplog):
+  """6 steps on 1 device, 6 more on 8; 6 steps on 8, 6 more on 1: same params."""
+  tiny_config.train.update(stop_after_steps=6, optimizer="sgd", learning_rate=0.1)
+  one, eight = tmp_path / "one", tmp_path / "eight"
+  one.mkdir()
+  task = translation.build_task(tiny_config, one)
+  train.train_and_evaluate(task, tiny_config, one)
+  one_6 = _params(task, tiny_config, one)
+
+  env = dict(os.environ, PYTHONPATH=str(ROOT),
+             XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  proc = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(one), str(eight),
+                         str(tmp_path)], env=env, cwd=ROOT, capture_output=True, text=True,
+                        timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+
+  # a checkpoint restores bit-exactly on the other device count, both ways
+  restored_on_8 = np.load(tmp_path / "one_6_restored_on_8.npz")
+  eight_6 = np.load(tmp_path / "eight_6.npz")
+  assert sorted(restored_on_8.files) == sorted(one_6) == sorted(eight_6.files)
+  for k, x in one_6.items():
+    np.testing.assert_array_equal(restored_on_8[k], x)
+  task = translation.build_task(tiny_config, eight)
+  for k, x in _params(task, tiny_config, eight).items():
+    np.testing.assert_array_equal(x, eight_6[k])
+
+  # and continues: 8 -> 1 and 1 -> 8 end at the same params (only summation order differs)
+  tiny_config.train.stop_after_steps = 12
+  with caplog.at_level(logging.INFO, logger="seq2seq_jax"):
+    train.train_and_evaluate(task, tiny_config, eight)
+  assert "resuming from step 6" in caplog.text
+  one_12 = np.load(tmp_path / "one_12.npz")
+  for k, x in _params(task, tiny_config, eight).items():
+    np.testing.assert_allclose(x, one_12[k], atol=2e-5)
