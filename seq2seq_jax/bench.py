@@ -355,6 +355,8 @@ def _f(x, fmt="{:,.1f}"):
 def markdown(report: dict) -> str:
   m = report["machine"]
   lines = [
+      f"`{report.get('command', 'python -m seq2seq_jax.bench')}`",
+      "",
       f"Machine: {m['cpu']}, {m['cores']} cores; jax {m['jax']} ({m['backend']}), "
       f"torch {m['torch']} ({m['torch_threads']} threads). Medians of {report['repeats']} "
       "interleaved repeats; speed-up = PyTorch time / seq2seq_jax time.",
@@ -476,6 +478,8 @@ def main(argv=None) -> dict:
     print(json.dumps(report["results"][0]))
     return report
   report = run(args)
+  report["command"] = " ".join(["python -m seq2seq_jax.bench", *(sys.argv[1:] if argv is None
+                                                                else argv)])
   md = markdown(report)
   print(md)
   if args.out:
