@@ -28,6 +28,14 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate", "translate", "predict"],
                           "What to do.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Multi-host: call jax.distributed.initialize() before anything "
+    "touches devices; run the same command on every host. The cluster (TPU pod, SLURM, Open "
+    "MPI, ...) is auto-detected, or pass the three flags below.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
+                                   "--distributed: host:port of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "--distributed: process count.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "--distributed: this process's index.")
 
 log = logging.getLogger("seq2seq_jax")
 CONFIG_FILE = "config.json"
@@ -79,6 +87,8 @@ def task_module(config):
 def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
   import jax
 
+  if _DISTRIBUTED.value:  # before the first device use (data parallel over every host's devices)
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   jax.config.update("jax_threefry_partitionable", True)
   from seq2seq_jax import train
 

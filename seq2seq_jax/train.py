@@ -178,12 +178,42 @@ def data_sharding() -> tuple[NamedSharding, NamedSharding]:
   return NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
 
 
+def batch_put(shard: NamedSharding):
+  """numpy batch -> device batch. One device: as it is (jit takes it; a device_put per step
+  costs more than a small step). Several: the batch axis sharded over them. Several
+  processes (multi-host): every process builds the same global batch (same seed) and puts
+  only the rows of its own devices, so each host feeds its own shard of the data."""
+  if jax.process_count() > 1:
+    def local(x):
+      rows = [i[0] for i in shard.addressable_devices_indices_map(x.shape).values()]
+      lo = min(r.start or 0 for r in rows)
+      hi = max(x.shape[0] if r.stop is None else r.stop for r in rows)
+      return jax.make_array_from_process_local_data(shard, x[lo:hi], x.shape)
+    return lambda b: jax.tree.map(local, b)
+  if jax.device_count() == 1:
+    return lambda b: b
+  return lambda b: jax.device_put(b, shard)
+
+
+def fetch(tree) -> Any:
+  """Replicated device values (metric sums) as numpy, on one process or several."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def is_main_process() -> bool:
+  """Writes run files (metrics, plots) on process 0 only; checkpoints are saved by all."""
+  return jax.process_index() == 0
+
+
 def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict[str, float]:
   sums = None
+  put = batch_put(shard) if jax.device_count() > 1 else (lambda b: jax.device_put(b, shard))
   for batch in data.batches():
-    out = eval_step(params, jax.device_put(batch, shard))
+    out = eval_step(params, put(batch))
     sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
-  return summarize({k: float(v) for k, v in jax.device_get(sums).items()})
+  return summarize({k: float(v) for k, v in fetch(sums).items()})
 
 
 def param_summary(params) -> str:
@@ -220,6 +250,8 @@ class _Interrupt:
 
 
 def _append_jsonl(path: Path, record: dict) -> None:
+  if not is_main_process():
+    return
   with open(path, "a") as f:
     f.write(json.dumps(record) + "\n")
 
@@ -237,7 +269,8 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
                       f"train.grad_accum_steps={accum} x {jax.device_count()} devices: every "
                       "micro-batch must give each device equal rows.")
   state = jax.device_put(create_state(task.model, task.init_args, config), replicated)
-  (workdir / "params.txt").write_text(param_summary(state.params) + "\n")
+  if is_main_process():
+    (workdir / "params.txt").write_text(param_summary(state.params) + "\n")
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   log.info("model has %s trainable parameters", f"{n_params:,}")
 
@@ -259,13 +292,11 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
 
   def save_latest(epoch_sums, epoch_seconds: float = 0.0):
     meta["epoch_sums"] = (None if epoch_sums is None else
-                          {k: float(v) for k, v in jax.device_get(epoch_sums).items()})
+                          {k: float(v) for k, v in fetch(epoch_sums).items()})
     meta["epoch_seconds"] = epoch_seconds  # a resumed epoch's time counts every process's part
     ckpts.save("latest", state, meta)
 
-  # One device: let jit take the numpy batch as it is (a device_put per step costs
-  # more than a small step); several: shard the batch axis over them.
-  put = (lambda b: b) if jax.device_count() == 1 else (lambda b: jax.device_put(b, batch_shard))
+  put = batch_put(batch_shard)
 
   def stopped():
     log.info("stopped at step %d; run the same command again to resume", step)
@@ -287,7 +318,8 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
         sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
         step += 1
         if step % config.train.log_every_steps == 0:
-          bar.set_postfix(loss=f"{float(sums['loss_sum'] / sums['weight']):.3f}")
+          shown = fetch({k: sums[k] for k in ("loss_sum", "weight")})
+          bar.set_postfix(loss=f"{float(shown['loss_sum'] / shown['weight']):.3f}")
         stopping = bool(stop.requested or (stop_after and step >= stop_after))
         if stopping:
           break
@@ -298,7 +330,7 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
         save_latest(sums, time.time() - t0)
         return stopped()
       offset = 0
-      train_m = task.summarize({k: float(v) for k, v in jax.device_get(sums).items()})
+      train_m = task.summarize({k: float(v) for k, v in fetch(sums).items()})
       valid_m = evaluate(eval_step, state.params, task.eval_data["validation"], task.summarize,
                          batch_shard)
       seconds = time.time() - t0
@@ -321,10 +353,11 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       patience = config.train.get("early_stop_patience", 0)
       meta["stopped_early"] = bool(patience and epoch + 1 - meta["best_epoch"] >= patience)
       save_latest(None)
-      plots.loss_curves(
-          {"train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
-           "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]]},
-          workdir / "loss.png", title="loss per epoch")
+      if is_main_process():
+        plots.loss_curves(
+            {"train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
+             "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]]},
+            workdir / "loss.png", title="loss per epoch")
       if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
         return stopped()
       if meta["stopped_early"]:
