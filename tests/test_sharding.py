@@ -126,3 +126,52 @@ def test_checkpoints_restore_and_continue_across_device_counts(tiny_config, tmp_
   one_12 = np.load(tmp_path / "one_12.npz")
   for k, x in _params(task, tiny_config, eight).items():
     np.testing.assert_allclose(x, one_12[k], atol=2e-5)
+
+
+MULTI_HOST_SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import jax
+    jax.distributed.initialize(f"localhost:{sys.argv[3]}", 2, int(sys.argv[1]))
+    from seq2seq_jax import train, translation
+    from tests.conftest import tiny_transformer_config
+    assert (jax.process_count(), jax.device_count()) == (2, 4), jax.devices()
+    c = tiny_transformer_config()
+    c.train.update(stop_after_steps=5, optimizer="sgd", learning_rate=0.1)
+    task = translation.build_task(c, Path(sys.argv[2]))
+    train.train_and_evaluate(task, c, sys.argv[2])
+""")
+
+
+def test_two_processes_train_like_one_device(tiny_config, tmp_path):
+  """jax.distributed: 2 processes x 2 CPU devices, each feeding its own rows = 1 device."""
+  import socket
+
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    port = s.getsockname()[1]
+  multi = tmp_path / "multi"
+  multi.mkdir()
+  env = dict(os.environ, PYTHONPATH=str(ROOT),
+             XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  procs = [subprocess.Popen([sys.executable, "-c", MULTI_HOST_SCRIPT, str(i), str(multi),
+                             str(port)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for i in range(2)]
+  try:
+    for p in procs:
+      _, err = p.communicate(timeout=300)
+      assert p.returncode == 0, err[-3000:]
+  finally:  # one crashed process leaves the other waiting for it
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+
+  tiny_config.train.update(stop_after_steps=5, optimizer="sgd", learning_rate=0.1)
+  single = tmp_path / "single"
+  single.mkdir()
+  task = translation.build_task(tiny_config, single)
+  train.train_and_evaluate(task, tiny_config, single)
+  a, b = _params(task, tiny_config, single), _params(task, tiny_config, multi)
+  assert sorted(a) == sorted(b)
+  for k, x in a.items():
+    np.testing.assert_allclose(b[k], x, atol=2e-5)
