@@ -89,6 +89,18 @@ def padded_ids(rng: np.random.Generator, lengths: list[int], width: int, vocab: 
   return ids
 
 
+def translation_batch(rng: np.random.Generator, src_len, tgt_len, src_vocab: int,
+                      tgt_vocab: int, pad: int, bos: int, width: int = 8) -> dict:
+  """A padded batch of random ids: src [B,width], tgt_in = <sos> y and tgt_out = y shifted
+  by one, both [B,width-1], `pad` after each row's length."""
+  src_len, tgt_len = np.asarray(src_len, np.int32), np.asarray(tgt_len, np.int32)
+  src = padded_ids(rng, src_len, width, src_vocab, pad)
+  tgt = padded_ids(rng, tgt_len + 1, width, tgt_vocab, pad, first=bos)  # <sos> y, pads
+  real = np.arange(width - 1)[None, :] < tgt_len[:, None]  # [B,T] real target positions
+  return dict(src=src, src_len=src_len, tgt_in=np.where(real, tgt[:, :-1], pad),
+              tgt_out=tgt[:, 1:], tgt_len=tgt_len)
+
+
 # The tutorial's torchtext specials.
 UNK, PAD, BOS, EOS = 0, 1, 2, 3
 
@@ -108,12 +120,10 @@ def transformer_parity(cfg: TransformerConfig, seed: int = 0) -> dict[str, Diffs
   ref = torch_models.build_transformer(cfg, PAD, PAD)
   randomize_norms(ref)
   rng = np.random.default_rng(seed)
-  src_len, tgt_len = np.array([8, 5, 2], np.int32), np.array([7, 3, 5], np.int32)
-  src = padded_ids(rng, src_len, 8, cfg.src_vocab_size, PAD)
-  tgt = padded_ids(rng, tgt_len + 1, 8, cfg.tgt_vocab_size, PAD, first=BOS)  # <sos> y, pads
-  real = np.arange(7)[None, :] < tgt_len[:, None]  # [B,T] real target positions
-  tgt_in = np.where(real, tgt[:, :-1], PAD)
-  batch = dict(src=src, src_len=src_len, tgt_in=tgt_in, tgt_out=tgt[:, 1:], tgt_len=tgt_len)
+  batch = translation_batch(rng, [8, 5, 2], [7, 3, 5], cfg.src_vocab_size, cfg.tgt_vocab_size,
+                            PAD, BOS)
+  src, src_len = batch["src"], batch["src_len"]
+  real = np.arange(batch["tgt_in"].shape[1])[None, :] < batch["tgt_len"][:, None]  # [B,T]
 
   results = {}
   for mode in MODES:
@@ -302,12 +312,10 @@ def rnn_seq2seq_parity(cfg, seed: int = 0) -> dict[str, Diffs]:
   ref = torch_rnn_models.build_translator(cfg)
   mapping = rnn_seq2seq_mapping(dataclasses.asdict(cfg))
   rng = np.random.default_rng(seed)
-  src_len, tgt_len = np.array([7, 4, 2], np.int32), np.array([6, 3, 5], np.int32)
-  src = padded_ids(rng, src_len, 8, cfg.src_vocab_size, EOS)
-  tgt = padded_ids(rng, tgt_len + 1, 8, cfg.tgt_vocab_size, EOS, first=BOS)
-  real = np.arange(7)[None, :] < tgt_len[:, None]  # [B,T]
-  batch = dict(src=src, src_len=src_len, tgt_in=np.where(real, tgt[:, :-1], EOS),
-               tgt_out=tgt[:, 1:], tgt_len=tgt_len, step=np.int32(0))
+  batch = translation_batch(rng, [7, 4, 2], [6, 3, 5], cfg.src_vocab_size, cfg.tgt_vocab_size,
+                            EOS, BOS)
+  batch["step"] = np.int32(0)
+  src, src_len, tgt_len = batch["src"], batch["src_len"], batch["tgt_len"]
   results = {}
   for mode in MODES:
     train = mode == "train"
