@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from seq2seq_jax.data.pipeline import BucketedDataset
-from seq2seq_jax.errors import DataError
+from seq2seq_jax.errors import ConfigError, DataError
 
 
 def make(n=50, batch_size=8):
@@ -37,6 +37,31 @@ def test_shuffle_is_seeded_per_epoch_and_resumable():
   assert order(seed=3, epoch=1) != order(seed=3, epoch=2)
   assert order(seed=3, epoch=1)[4:] == order(seed=3, epoch=1, start=4)
   assert len(order()) == ds.num_batches()
+
+
+@pytest.mark.parametrize("sampling", ["shuffle", "balanced"])
+@pytest.mark.parametrize("hosts", [2, 4])
+def test_row_ranges_concatenate_to_the_global_batches(sampling, hosts):
+  """Each of `hosts` processes collates its rows [lo, hi): together, the global batches."""
+  ds = make()
+  if sampling == "balanced":
+    ds = BucketedDataset(ds.examples, ds.lengths, ds.edges, ds.batch_size, ds.pad_values,
+                         sampling="balanced", classes=np.arange(50) % 3, steps_per_epoch=10)
+  full = list(ds.batches(seed=3, epoch=1, start=1))
+  per = ds.batch_size // hosts
+  parts = [list(ds.batches(seed=3, epoch=1, start=1, rows=(h * per, (h + 1) * per)))
+           for h in range(hosts)]
+  assert all(len(p) == len(full) for p in parts)
+  for step, batch in enumerate(full):
+    local = [p[step] for p in parts]
+    assert all(b["x"].shape == (per, batch["x"].shape[1]) for b in local)
+    for key, value in batch.items():
+      np.testing.assert_array_equal(np.concatenate([b[key] for b in local]), value)
+  if sampling == "shuffle":  # padded last batches, some with a host holding only padding
+    assert any((b["index"] == -1).any() for b in full)
+    assert hosts == 2 or any((b["index"][-per:] == -1).all() for b in full)
+  with pytest.raises(ConfigError, match="row range"):
+    next(ds.batches(rows=(4, 12)))
 
 
 def test_too_long_and_empty_are_clear_errors():

@@ -9,6 +9,11 @@ Sampling: "shuffle" (default) yields every example once per epoch; "balanced"
 yields `steps_per_epoch` batches whose rows each draw a class uniformly, then
 an example of that class uniformly (with replacement), from (seed, epoch); such
 a batch is padded to the edge of its longest row.
+
+Multi-host: `batches(rows=(lo, hi))` collates only rows [lo, hi) of each global
+batch (one process's devices' rows). The order, and each batch's edge, are those
+of the global batch (same seed everywhere), so every process agrees on each
+step's shape and together they feed the batch one process would.
 """
 
 from __future__ import annotations
@@ -81,41 +86,56 @@ class BucketedDataset:
   def shapes(self) -> set[int]:
     return {self.edges[b] for b in np.unique(self.bucket_of)}
 
-  def batches(self, *, seed: int | None = None, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
-    """Yields batches; shuffled by (seed, epoch) when seed is given; skips the first `start`."""
+  def batches(self, *, seed: int | None = None, epoch: int = 0, start: int = 0,
+              rows: tuple[int, int] | None = None) -> Iterator[Batch]:
+    """Yields batches; shuffled by (seed, epoch) when seed is given; skips the first `start`.
+
+    rows=(lo, hi): only rows [lo, hi) of each global batch ([hi - lo, ...] arrays, same
+    order and time axis as the global batch); None: all `batch_size` rows.
+    """
+    if rows is not None:
+      lo, hi = rows
+      if not 0 <= lo < hi <= self.batch_size:
+        raise ConfigError(f"rows={rows} is not a row range of a {self.batch_size}-row batch.")
     rng = None if seed is None else np.random.default_rng([seed, epoch])
     if self.sampling == "balanced":
-      yield from self._balanced(np.random.default_rng([seed or 0, epoch]), start)
+      yield from self._balanced(np.random.default_rng([seed or 0, epoch]), start, rows)
       return
     for b, idx in self._chunks(rng)[start:]:
-      yield self._collate(idx, self.edges[b])
+      yield self._collate(idx, self.edges[b], rows)
 
-  def _balanced(self, rng: np.random.Generator, start: int) -> Iterator[Batch]:
+  def _balanced(self, rng: np.random.Generator, start: int,
+                rows: tuple[int, int] | None = None) -> Iterator[Batch]:
     classes = np.asarray(self.classes)
     order = np.argsort(classes, kind="stable")  # example ids grouped by class
     _, sizes = np.unique(classes, return_counts=True)
     first = np.cumsum(sizes) - sizes
     c = rng.integers(len(sizes), size=self.steps_per_epoch * self.batch_size)
-    rows = order[first[c] + rng.integers(sizes[c])].reshape(self.steps_per_epoch, -1)
+    ids = order[first[c] + rng.integers(sizes[c])].reshape(self.steps_per_epoch, -1)
     buckets = self.bucket_of
-    for idx in rows[start:]:
-      yield self._collate(idx, self.edges[buckets[idx].max()])
+    for idx in ids[start:]:
+      yield self._collate(idx, self.edges[buckets[idx].max()], rows)
 
-  def _collate(self, idx: np.ndarray, edge: int) -> Batch:
-    first = self.examples[idx[0]]
+  def _collate(self, idx: np.ndarray, edge: int, rows: tuple[int, int] | None = None) -> Batch:
+    """Rows [lo, hi) (default all) of the batch of examples `idx` ([<= batch_size]), padded
+    to [hi - lo, edge]; rows past the end of `idx` are empty (index -1)."""
+    first = self.examples[idx[0]]  # the fields, also when this range holds only padding
+    n = self.batch_size
+    if rows is not None:
+      idx, n = idx[rows[0]:rows[1]], rows[1] - rows[0]
     out = {}
     for key, value in first.items():
       value = np.asarray(value)
       if value.ndim == 1:
-        arr = np.full((self.batch_size, edge), self.pad_values.get(key, 0), np.int32)
+        arr = np.full((n, edge), self.pad_values.get(key, 0), np.int32)
         for row, i in enumerate(idx):
           seq = self.examples[i][key]
           arr[row, :len(seq)] = seq
       else:
-        arr = np.zeros((self.batch_size,), np.int32)
+        arr = np.zeros((n,), np.int32)
         arr[:len(idx)] = [self.examples[i][key] for i in idx]
       out[key] = arr
-    index = np.full((self.batch_size,), -1, np.int32)
+    index = np.full((n,), -1, np.int32)
     index[:len(idx)] = idx
     out["index"] = index
     return out
