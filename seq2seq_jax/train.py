@@ -178,17 +178,27 @@ def data_sharding() -> tuple[NamedSharding, NamedSharding]:
   return NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
 
 
-def batch_put(shard: NamedSharding):
+def host_rows(shard: NamedSharding, batch_size: int) -> tuple[int, int] | None:
+  """Rows [lo, hi) of a [batch_size, ...] global batch on this process's devices, for
+  `BucketedDataset.batches(rows=...)`; None (every row) when there is one process."""
+  if jax.process_count() == 1:
+    return None
+  spans = sorted({(i.start or 0, batch_size if i.stop is None else i.stop)
+                  for i, *_ in shard.addressable_devices_indices_map((batch_size,)).values()})
+  if any(a[1] != b[0] for a, b in zip(spans, spans[1:])):
+    raise ConfigError(f"process {jax.process_index()}'s devices hold rows {spans} of the "
+                      "batch, not one contiguous range: order the mesh's devices by process.")
+  return spans[0][0], spans[-1][1]
+
+
+def batch_put(shard: NamedSharding, batch_size: int):
   """numpy batch -> device batch. One device: as it is (jit takes it; a device_put per step
   costs more than a small step). Several: the batch axis sharded over them. Several
-  processes (multi-host): every process builds the same global batch (same seed) and puts
-  only the rows of its own devices, so each host feeds its own shard of the data."""
+  processes (multi-host): the batch holds only this process's rows (`host_rows`; every
+  process walks the same global order from the same seed) and becomes the global
+  [batch_size, ...] array, so each host collates and feeds only its own shard of the data."""
   if jax.process_count() > 1:
-    def local(x):
-      rows = [i[0] for i in shard.addressable_devices_indices_map(x.shape).values()]
-      lo = min(r.start or 0 for r in rows)
-      hi = max(x.shape[0] if r.stop is None else r.stop for r in rows)
-      return jax.make_array_from_process_local_data(shard, x[lo:hi], x.shape)
+    local = lambda x: jax.make_array_from_process_local_data(shard, x, (batch_size, *x.shape[1:]))
     return lambda b: jax.tree.map(local, b)
   if jax.device_count() == 1:
     return lambda b: b
@@ -208,9 +218,11 @@ def is_main_process() -> bool:
 
 
 def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict[str, float]:
+  """Summarised metric sums over `data`; each process collates only its own rows."""
   sums = None
-  put = batch_put(shard) if jax.device_count() > 1 else (lambda b: jax.device_put(b, shard))
-  for batch in data.batches():
+  put = (batch_put(shard, data.batch_size) if jax.device_count() > 1 else
+         (lambda b: jax.device_put(b, shard)))
+  for batch in data.batches(rows=host_rows(shard, data.batch_size)):
     out = eval_step(params, put(batch))
     sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
   return summarize({k: float(v) for k, v in fetch(sums).items()})
@@ -296,7 +308,8 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
     meta["epoch_seconds"] = epoch_seconds  # a resumed epoch's time counts every process's part
     ckpts.save("latest", state, meta)
 
-  put = batch_put(batch_shard)
+  put = batch_put(batch_shard, task.train_data.batch_size)
+  rows = host_rows(batch_shard, task.train_data.batch_size)  # None: one process, every row
 
   def stopped():
     log.info("stopped at step %d; run the same command again to resume", step)
@@ -309,7 +322,7 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       t0 = time.time() - (meta.get("epoch_seconds", 0.0) if offset else 0.0)
       sums = meta["epoch_sums"] if offset else None
       sums = None if sums is None else {k: jnp.asarray(v) for k, v in sums.items()}
-      bar = tqdm(task.train_data.batches(seed=config.seed, epoch=epoch, start=offset),
+      bar = tqdm(task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
                  total=steps_per_epoch, initial=offset, desc=f"epoch {epoch + 1}",
                  leave=False, dynamic_ncols=True, mininterval=1.0)
       stopping = False

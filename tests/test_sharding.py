@@ -138,13 +138,28 @@ MULTI_HOST_SCRIPT = textwrap.dedent("""
     assert (jax.process_count(), jax.device_count()) == (2, 4), jax.devices()
     c = tiny_transformer_config()
     c.train.update(stop_after_steps=5, optimizer="sgd", learning_rate=0.1)
-    task = translation.build_task(c, Path(sys.argv[2]))
+    seen, batch_put = set(), train.batch_put
+
+    def spy(shard, batch_size):  # the rows each put is handed, of how many global rows
+      put = batch_put(shard, batch_size)
+      return lambda b: seen.add((len(b["index"]), batch_size)) or put(b)
+
+    train.batch_put = spy
+    # the vocabulary files are written non-atomically: process 0 writes them, then the rest read
+    from jax.experimental import multihost_utils
+    if jax.process_index() == 0:
+      task = translation.build_task(c, Path(sys.argv[2]))
+    multihost_utils.sync_global_devices("vocabularies written")
+    if jax.process_index() != 0:
+      task = translation.build_task(c, Path(sys.argv[2]))
     train.train_and_evaluate(task, c, sys.argv[2])
+    print("local rows of global rows:", sorted(seen))
 """)
 
 
 def test_two_processes_train_like_one_device(tiny_config, tmp_path):
-  """jax.distributed: 2 processes x 2 CPU devices, each feeding its own rows = 1 device."""
+  """jax.distributed: 2 processes x 2 CPU devices, each collating and feeding only its own
+  rows (half of every train and eval batch) = 1 device."""
   import socket
 
   with socket.socket() as s:
@@ -159,8 +174,9 @@ def test_two_processes_train_like_one_device(tiny_config, tmp_path):
                             stderr=subprocess.PIPE, text=True) for i in range(2)]
   try:
     for p in procs:
-      _, err = p.communicate(timeout=300)
+      out, err = p.communicate(timeout=300)
       assert p.returncode == 0, err[-3000:]
+      assert "local rows of global rows: [(16, 32)]" in out, out[-3000:]
   finally:  # one crashed process leaves the other waiting for it
     for p in procs:
       if p.poll() is None:
