@@ -157,6 +157,81 @@ def test_greedy_decodes_of_the_other_translators(switches):
   assert len({tuple(t) for t in theirs}) >= 4
 
 
+# ---------------------------------------------------------------- beam search
+
+OTHER_TRANSLATORS = {"plain": dict(attention="none", dropout=0.0),
+                     "bigru": dict(bidirectional=True, attention="additive", bridge="tanh",
+                                   max_length=0),
+                     "lstm": dict(cell="lstm", attention="none", dropout=0.0)}
+
+
+@pytest.fixture(scope="module", params=["trained", *OTHER_TRANSLATORS])
+def translator(request):
+  """-> (cfg, reference): the trained attention translator, or random weights scaled up
+  so that the argmax varies from step to step."""
+  if request.param == "trained":
+    trained = request.getfixturevalue("trained")
+    return trained["cfg"], trained["model"]
+  cfg = parity.tiny_rnn_seq2seq_config(src_vocab_size=len(SRC_TOKENS),
+                                       tgt_vocab_size=len(TGT_TOKENS), embed=16, hidden=16,
+                                       **OTHER_TRANSLATORS[request.param])
+  torch.manual_seed(1)
+  ref = trm.build_translator(cfg).eval()
+  with torch.no_grad():
+    for p in ref.parameters():
+      p.mul_(3.0)
+  return cfg, ref
+
+
+def teacher_forced_logprob(ref, src, ids):
+  """The model's own log-probability of the generated ids, teacher-forced."""
+  with torch.no_grad():
+    logps, _ = ref(src, [SOS] + ids[:-1])
+  return logps[torch.arange(len(ids)), torch.tensor(ids)].sum().item()
+
+
+def test_reference_beam_search_scores_its_hypotheses_by_the_model(translator):
+  """Beam 1 with an <eos> the model cannot emit is the argmax path (greedy's); beam 4's
+  hypotheses are distinct, best first, scored by their teacher-forced log-probs, and the
+  best finished one is at least as likely as a greedy translation that ends in <eos>."""
+  _, ref = translator
+  for words, _ in reverse_pairs(np.random.default_rng(4), 8):
+    i = src_ids(words)
+    assert ref.beam_search(i, SOS, -1, 8, beam_size=1)[0][0] == ref.greedy(i, SOS, -1, 8)
+    hyps = ref.beam_search(i, SOS, EOS, 10, beam_size=4)
+    assert len(hyps) == 4 and len({tuple(h[0]) for h in hyps}) == 4
+    for ids, logprob, score in hyps:
+      assert logprob == score  # alpha 0
+      np.testing.assert_allclose(logprob, teacher_forced_logprob(ref, i, ids), atol=1e-4)
+    # Finished hypotheses first, each part best first.
+    ranks = [(h[0][-1] != EOS, -h[2]) for h in hyps]
+    assert ranks == sorted(ranks)
+    greedy = ref.greedy(i, SOS, EOS, 10)
+    if greedy[-1] == EOS:
+      assert hyps[0][1] >= teacher_forced_logprob(ref, i, greedy) - 1e-5
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_reference_beam_search_equals_seq2seq_jax(translator, alpha):
+  """The same weights: decoding.beam_search on one padded batch returns, for each sentence,
+  the reference's K hypotheses token for token, in the same order, with the same scores."""
+  cfg, ref = translator
+  _, variables = flax_translator(cfg, ref.state_dict())
+  ids = [src_ids(s) for s, _ in reverse_pairs(np.random.default_rng(5), 8)]
+  src = np.full((len(ids), 10), EOS, np.int32)
+  for row, i in enumerate(ids):
+    src[row, :len(i)] = i
+  out = jax.device_get(decoding.beam_search(
+      RNNSeq2Seq(cfg), variables, src, np.array([len(i) for i in ids], np.int32), max_len=10,
+      bos_id=SOS, eos_id=EOS, beam_size=4, alpha=alpha))
+  for b, i in enumerate(ids):
+    theirs = ref.beam_search(i, SOS, EOS, 10, beam_size=4, alpha=alpha)
+    assert [out["tokens"][b, k, :out["lengths"][b, k]].tolist() for k in range(4)] == [
+        h[0] for h in theirs]
+    np.testing.assert_allclose(out["logprob"][b], [h[1] for h in theirs], atol=1e-4)
+    np.testing.assert_allclose(out["score"][b], [h[2] for h in theirs], atol=1e-4)
+
+
 # ---------------------------------------------------------------- initialisers
 
 

@@ -136,6 +136,59 @@ def test_imported_greedy_decodes_equal_pytorch_token_for_token(trained):
   assert all(t[-1] == EOS for t in theirs) and len({tuple(t) for t in theirs}) >= 8
 
 
+# ---------------------------------------------------------------- beam search
+
+
+def teacher_forced_logprob(model, src, ids):
+  """The model's own log-probability of the generated ids, from one teacher-forced pass."""
+  with torch.no_grad():
+    logits, _ = model(torch.tensor([src]), torch.tensor([[BOS] + ids[:-1]]))
+  return torch.log_softmax(logits[0], -1)[torch.arange(len(ids)), torch.tensor(ids)].sum().item()
+
+
+def test_reference_beam_search_scores_its_hypotheses_by_the_model(trained):
+  """Beam 1 with an <eos> the model cannot emit is the argmax path (greedy's); beam 4's
+  hypotheses are distinct, best first, scored by their teacher-forced log-probs, and the
+  best is at least as likely as the greedy translation."""
+  ref = trained["model"]
+  for words, _ in reverse_pairs(np.random.default_rng(4), 8):
+    i = src_ids(words)
+    assert (tm.beam_search(ref, i, BOS, -1, beam_size=1, max_len=8)[0][0]
+            == tm.translate_sentence(ref, i, BOS, -1, max_len=8))
+    hyps = tm.beam_search(ref, i, BOS, EOS, beam_size=4, max_len=20)
+    assert len(hyps) == 4 and len({tuple(h[0]) for h in hyps}) == 4
+    assert all(h[0][-1] == EOS for h in hyps)
+    for ids, logprob, score in hyps:
+      assert logprob == score  # alpha 0
+      np.testing.assert_allclose(logprob, teacher_forced_logprob(ref, i, ids), atol=1e-4)
+    # Finished hypotheses first, each part best first.
+    ranks = [(h[0][-1] != EOS, -h[2]) for h in hyps]
+    assert ranks == sorted(ranks)
+    greedy = tm.translate_sentence(ref, i, BOS, EOS, max_len=20)
+    assert hyps[0][1] >= teacher_forced_logprob(ref, i, greedy) - 1e-5
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_reference_beam_search_equals_seq2seq_jax(trained, alpha):
+  """The same weights: decoding.beam_search on one padded batch returns, for each sentence,
+  the reference's K hypotheses token for token, in the same order, with the same scores."""
+  ref = trained["model"]
+  model, variables = flax_import(trained["cfg"], ref.state_dict())
+  ids = [src_ids(s) for s, _ in reverse_pairs(np.random.default_rng(5), 8)]
+  src = np.full((len(ids), 12), PAD, np.int32)
+  for row, i in enumerate(ids):
+    src[row, :len(i)] = i
+  out = jax.device_get(decoding.beam_search(
+      model, variables, src, np.array([len(i) for i in ids], np.int32), max_len=12,
+      bos_id=BOS, eos_id=EOS, beam_size=4, alpha=alpha))
+  for b, i in enumerate(ids):
+    theirs = tm.beam_search(ref, i, BOS, EOS, beam_size=4, max_len=12, alpha=alpha)
+    assert [out["tokens"][b, k, :out["lengths"][b, k]].tolist() for k in range(4)] == [
+        h[0] for h in theirs]
+    np.testing.assert_allclose(out["logprob"][b], [h[1] for h in theirs], atol=1e-4)
+    np.testing.assert_allclose(out["score"][b], [h[2] for h in theirs], atol=1e-4)
+
+
 # ---------------------------------------------------------------- initialisers
 
 

@@ -254,6 +254,55 @@ def translate_sentence(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: 
   return trg_ids[1:]
 
 
+@torch.no_grad()
+def beam_search(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
+                beam_size: int = 4, max_len: int = 50,
+                alpha: float = 0.0) -> list[tuple[list[int], float, float]]:
+  """Beam search on one sentence, `translate_sentence`'s way: encode once, then each step
+  re-run the decoder over the whole prefixes of the live hypotheses (one batch of K rows)
+  and extend them by the top of their (K x vocab) log-prob sums. Returns up to
+  `beam_size` (generated ids incl. <eos>, log-prob, score): finished hypotheses best
+  first, then (only at max_len) unfinished ones best first.
+
+  Mirrors seq2seq_jax.decoding.beam_search: of the best 2K candidates, those ending in
+  <eos> join the K best finished hypotheses (score = log-prob / ((5 + length) / 6) **
+  alpha, length incl. <eos>) and the best K others stay live; it stops once no live
+  hypothesis can beat the worst of K finished ones, or after max_len steps, and live
+  hypotheses fill only the slots finished ones left empty. One difference: it starts from
+  one hypothesis (JAX: K copies, K - 1 at -1e7), which only matters when the vocabulary
+  has fewer than 2K tokens.
+  """
+  model.eval()
+  penalty = lambda n: ((5.0 + n) / 6.0) ** alpha
+  src = torch.LongTensor(src_ids).unsqueeze(0)
+  src_mask = model.make_src_mask(src)
+  enc_src = model.encoder(src, src_mask)
+  seqs, logps = torch.LongTensor([[bos_id]]), torch.zeros(1)  # live: <sos> + prefix, log-prob
+  finished = []  # (score, log-prob, ids), best first, at most beam_size
+  for step in range(max_len):
+    n = seqs.shape[0]
+    output, _ = model.decoder(seqs, enc_src.expand(n, -1, -1), model.make_trg_mask(seqs),
+                              src_mask)
+    logp = torch.log_softmax(output[:, -1], dim=-1)  # [n,V]
+    vocab = logp.shape[-1]
+    cand = (logps[:, None] + logp).view(-1)
+    top_logp, top_idx = cand.topk(min(2 * beam_size, cand.numel()))
+    beams, tokens = top_idx // vocab, top_idx % vocab
+    ended = tokens == eos_id
+    for i in ended.nonzero()[:, 0].tolist():
+      lp = top_logp[i].item()
+      finished.append((lp / penalty(step + 1), lp, seqs[beams[i], 1:].tolist() + [eos_id]))
+    finished = sorted(finished, key=lambda f: -f[0])[:beam_size]  # stable: old ones first
+    keep = (~ended).nonzero()[:, 0][:beam_size]
+    seqs = torch.cat([seqs[beams[keep]], tokens[keep, None]], dim=1)
+    logps = top_logp[keep]
+    if len(finished) == beam_size and finished[-1][0] > logps[0].item() / penalty(max_len):
+      break
+  steps = seqs.shape[1] - 1
+  live = [(lp / penalty(steps), lp, s[1:]) for lp, s in zip(logps.tolist(), seqs.tolist())]
+  return [(ids, lp, score) for score, lp, ids in (finished + live)[:beam_size]]
+
+
 def count_parameters(model: nn.Module) -> int:
   return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -13,7 +13,8 @@ The tutorial trains and saves the encoder and the decoder as two modules; `Encod
 holds both, so one state_dict has `encoder.` / `decoder.` prefixes (what the importer
 reads; `torch_import.load_state_dict` also joins two files). It runs the tutorial's
 procedures: the encoder token by token, the decoder step by step (`forward`: teacher
-forcing; `greedy`: the tutorial's `evaluate`).
+forcing; `greedy`: the tutorial's `evaluate`; `beam_search`: one sentence, its K live
+hypotheses one batch of decoder steps).
 Char toy (the SRN homework's English -> Spanish words): Seq2Seq with encoder, decoder
 (nn.RNN over one-hot characters) and fc.
 Char-RNN classifier: RNN with i2h, i2o (the tutorial's cell), or, for cell gru | lstm | srn,
@@ -87,8 +88,8 @@ class DecoderRNN(_Recurrent):
     self.softmax = nn.LogSoftmax(dim=1)
 
   def forward(self, input, hidden):
-    """input [1] id, hidden [layers,1,H] -> (log-probs [1,V], hidden)."""
-    output = F.relu(self.embedding(input).view(1, 1, -1))
+    """input [B] ids (the tutorial: B = 1), hidden [layers,B,H] -> (log-probs [B,V], hidden)."""
+    output = F.relu(self.embedding(input).view(1, input.numel(), -1))
     output, hidden = self.recurrent(output, hidden)
     return self.softmax(self.out(output[0])), hidden
 
@@ -112,8 +113,9 @@ class AttnDecoderRNN(_Recurrent):
     self.out = nn.Linear(hidden_size, output_size)
 
   def forward(self, input, hidden, encoder_outputs):
-    """-> (log-probs [1,V], hidden, attention [1,max_length])."""
-    embedded = self.dropout(self.embedding(input).view(1, 1, -1))
+    """input [B] ids, hidden [layers,B,H], encoder_outputs [max_length,H] -> (log-probs
+    [B,V], hidden, attention [B,max_length])."""
+    embedded = self.dropout(self.embedding(input).view(1, input.numel(), -1))
     h = hidden[0] if self.cell == "lstm" else hidden
     attn_weights = F.softmax(self.attn(torch.cat((embedded[0], h[-1:][0]), 1)), dim=1)
     attn_applied = torch.bmm(attn_weights.unsqueeze(0), encoder_outputs.unsqueeze(0))
@@ -132,9 +134,9 @@ class AdditiveAttention(nn.Module):
     self.v = nn.Linear(attn_size, 1, bias=False)
 
   def forward(self, query, memory):
-    """query [1,Q], memory [S,M] -> (context [1,M], weights [1,S])."""
-    scores = self.v(torch.tanh(self.w_k(memory) + self.w_q(query)))[:, 0]
-    weights = F.softmax(scores, dim=0)[None]
+    """query [B,Q], memory [S,M] -> (context [B,M], weights [B,S])."""
+    scores = self.v(torch.tanh(self.w_k(memory)[None] + self.w_q(query)[:, None]))[..., 0]
+    weights = F.softmax(scores, dim=-1)
     return weights @ memory, weights
 
 
@@ -162,7 +164,9 @@ class BahdanauDecoder(_Recurrent):
     return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
 
   def forward(self, input, hidden, encoder_outputs):
-    embedded = self.dropout(self.embedding(input).view(1, -1))
+    """input [B] ids, hidden [1,B,H], encoder_outputs [S,M] -> (log-probs [B,V], hidden,
+    attention [B,S])."""
+    embedded = self.dropout(self.embedding(input).view(input.numel(), -1))
     h = hidden[0] if self.cell == "lstm" else hidden
     context, weights = self.attention(h[-1], encoder_outputs)
     output, hidden = self.recurrent(torch.cat((embedded, context), 1)[None], hidden)
@@ -198,11 +202,13 @@ class EncoderDecoder(nn.Module):
       hidden = self.decoder.init_hidden(hidden)
     return outputs, hidden
 
-  def step(self, token: int, hidden, encoder_outputs):
-    """One decoder call -> (log-probs [1,V], hidden, attention [1,S'] or None)."""
+  def step(self, token, hidden, encoder_outputs):
+    """One decoder call on one token id (or a LongTensor [B] of them, hidden [.,B,H]) ->
+    (log-probs [B,V], hidden, attention [B,S'] or None)."""
+    input = torch.as_tensor(token).view(-1)
     if isinstance(self.decoder, DecoderRNN):
-      return (*self.decoder(torch.tensor([token]), hidden), None)
-    return self.decoder(torch.tensor([token]), hidden, encoder_outputs)
+      return (*self.decoder(input, hidden), None)
+    return self.decoder(input, hidden, encoder_outputs)
 
   def forward(self, src_ids: list[int], tgt_in_ids: list[int]):
     """Teacher-forced: -> log-probs [T,V], attention [T,S] (zeros without attention)."""
@@ -226,6 +232,50 @@ class EncoderDecoder(nn.Module):
       if token == eos_id:
         break
     return out
+
+  @torch.no_grad()
+  def beam_search(self, src_ids: list[int], bos_id: int, eos_id: int, max_len: int,
+                  beam_size: int = 4, alpha: float = 0.0) -> list[tuple[list[int], float, float]]:
+    """Beam search on one sentence: encode once, then each step runs the decoder on the
+    live hypotheses as one batch (their last tokens, their hidden states) and reorders the
+    hidden states by the chosen beams. Returns up to `beam_size` (tokens incl. <eos>,
+    log-prob, score): finished hypotheses best first, then (only at max_len) unfinished
+    ones best first.
+
+    Mirrors seq2seq_jax.decoding.beam_search: of the best 2K of the (live x vocab)
+    log-prob sums, those ending in <eos> join the K best finished hypotheses (score =
+    log-prob / ((5 + length) / 6) ** alpha, length incl. <eos>) and the best K others stay
+    live; it stops once no live hypothesis can beat the worst of K finished ones, or after
+    max_len steps, and live hypotheses fill only the slots finished ones left empty. One
+    difference: it starts from one hypothesis (JAX: K copies, K - 1 at -1e7), which only
+    matters when the vocabulary has fewer than 2K tokens.
+    """
+    self.eval()
+    penalty = lambda n: ((5.0 + n) / 6.0) ** alpha
+    encoder_outputs, hidden = self.encode(src_ids)
+    seqs, logps = torch.zeros((1, 0), dtype=torch.long), torch.zeros(1)  # live hypotheses
+    tokens = torch.tensor([bos_id])
+    finished = []  # (score, log-prob, tokens), best first, at most beam_size
+    for step in range(max_len):
+      logp, hidden, _ = self.step(tokens, hidden, encoder_outputs)  # [n,V]
+      vocab = logp.shape[-1]
+      cand = (logps[:, None] + logp).view(-1)
+      top_logp, top_idx = cand.topk(min(2 * beam_size, cand.numel()))
+      beams, top_tok = top_idx // vocab, top_idx % vocab
+      ended = top_tok == eos_id
+      for i in ended.nonzero()[:, 0].tolist():
+        lp = top_logp[i].item()
+        finished.append((lp / penalty(step + 1), lp, seqs[beams[i]].tolist() + [eos_id]))
+      finished = sorted(finished, key=lambda f: -f[0])[:beam_size]  # stable: old ones first
+      keep = (~ended).nonzero()[:, 0][:beam_size]
+      seqs = torch.cat([seqs[beams[keep]], top_tok[keep, None]], dim=1)
+      logps, tokens, idx = top_logp[keep], top_tok[keep], beams[keep]
+      hidden = (tuple(h.index_select(1, idx) for h in hidden) if isinstance(hidden, tuple)
+                else hidden.index_select(1, idx))  # each live hypothesis's parent state
+      if len(finished) == beam_size and finished[-1][0] > logps[0].item() / penalty(max_len):
+        break
+    live = [(lp / penalty(seqs.shape[1]), lp, s) for lp, s in zip(logps.tolist(), seqs.tolist())]
+    return [(toks, lp, score) for score, lp, toks in (finished + live)[:beam_size]]
 
 
 def train_pair(model: EncoderDecoder, optimizer, src_ids: list[int], tgt_ids: list[int]) -> float:
