@@ -6,7 +6,8 @@ classifier), at the tutorials' sizes on random token batches:
              target tokens/s (examples/s for the classifier), the first step's compile time,
              the number of compilations of the jitted step, and the speed-up JAX over PyTorch;
   decoding   sentences/s of greedy and beam 4: seq2seq_jax batched vs the reference decoded
-             sentence by sentence as the tutorials do (the references have no beam search);
+             sentence by sentence as the tutorials do (beam 4: the references' beam_search,
+             the K live hypotheses of one sentence as one batch);
   FLOPs      each train step's model FLOPs (XLA cost analysis), its achieved FLOP/s and
              their share of this machine's fp32 matmul FLOP/s (a jitted 2048x2048 matmul);
              the table shows the transformer's only: XLA counts a loop body once, so the
@@ -144,7 +145,11 @@ def _family(name: str, quick: bool):
       def greedy(src_ids, max_len):
         return torch_models.translate_sentence(tm, src_ids, bos_id=BOS, eos_id=EOS,
                                                max_len=max_len)
-      return step, greedy
+
+      def beam(src_ids, max_len):
+        return torch_models.beam_search(tm, src_ids, bos_id=BOS, eos_id=EOS, beam_size=BEAM,
+                                        max_len=max_len)
+      return step, greedy, beam
 
     return dict(model=model, vocab=(cfg.src_vocab_size, cfg.tgt_vocab_size),
                 train_kw=dict(optimizer="adam", learning_rate=5e-4, clip=1.0),
@@ -177,7 +182,11 @@ def _family(name: str, quick: bool):
       def greedy(src_ids, max_len):
         ref.eval()
         return ref.greedy(src_ids, bos_id=BOS, eos_id=EOS, max_len=max_len)
-      return step, greedy
+
+      def beam(src_ids, max_len):
+        return ref.beam_search(src_ids, bos_id=BOS, eos_id=EOS, max_len=max_len,
+                               beam_size=BEAM)
+      return step, greedy, beam
 
     return dict(model=model, vocab=vocab, max_length=cfg.max_length,
                 train_kw=dict(optimizer="sgd", learning_rate=0.01, clip=0.0),
@@ -200,7 +209,7 @@ def _family(name: str, quick: bool):
           loss = torch.nn.functional.cross_entropy(out, label)
           loss.backward()
           opt.step()
-      return step, None
+      return step, None, None
 
     return dict(model=model, vocab=(letters, classes),
                 train_kw=dict(optimizer="sgd", learning_rate=0.005, clip=0.0),
@@ -259,7 +268,7 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
 
   if args.probe == "torch":
     base = _rss_mb()
-    torch_step, _ = fam["build_torch"]()
+    torch_step = fam["build_torch"]()[0]
     for _ in range(3):
       torch_step(tbatch)
     return {"peak_rss_mb": _rss_mb(), "baseline_rss_mb": base}
@@ -284,7 +293,7 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   jax_step()
   compile_s = time.perf_counter() - t0
   flops = _cost_flops(compiled)
-  torch_step, torch_greedy = fam["build_torch"]()
+  torch_step, torch_greedy, torch_beam = fam["build_torch"]()
   torch_step(tbatch)  # warm-up
   times = interleaved({"jax": jax_step, "torch": lambda: torch_step(tbatch)}, args.repeats,
                       args.target_s)
@@ -330,17 +339,23 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
     for s in sents:
       torch_greedy(s, tgt_len)
 
-  for f in (jax_greedy, jax_beam, torch_greedy_all):
+  def torch_beam_all():
+    for s in sents:
+      torch_beam(s, tgt_len)
+
+  for f in (jax_greedy, jax_beam, torch_greedy_all, torch_beam_all):
     f()  # compile / warm
   times = interleaved({"jax_greedy": jax_greedy, "torch_greedy": torch_greedy_all,
-                       "jax_beam": jax_beam}, args.repeats, args.target_s)
-  g_j, g_t, b_j = (_median(times[k]) for k in ("jax_greedy", "torch_greedy", "jax_beam"))
+                       "jax_beam": jax_beam, "torch_beam": torch_beam_all}, args.repeats,
+                      args.target_s)
+  g_j, g_t, b_j, b_t = (_median(times[k]) for k in ("jax_greedy", "torch_greedy", "jax_beam",
+                                                     "torch_beam"))
   result["decode"] = {
       "max_len": tgt_len, "jax_batch": batch, "torch_sentences": n_ref,
       "greedy": {"jax_sent_per_s": batch / g_j, "torch_sent_per_s": n_ref / g_t,
                  "speedup": (batch / g_j) / (n_ref / g_t)},
-      "beam4": {"jax_sent_per_s": batch / b_j, "torch_sent_per_s": None, "speedup": None,
-                "note": "the PyTorch reference has no beam search"},
+      "beam4": {"jax_sent_per_s": batch / b_j, "torch_sent_per_s": n_ref / b_t,
+                "speedup": (batch / b_j) / (n_ref / b_t)},
   }
   return result
 
@@ -378,16 +393,18 @@ def markdown(report: dict) -> str:
   lines.append("")
   lines.append("units: target tokens (examples for char_rnn). RNN references: one example per "
                "SGD step (the tutorials' loop).")
-  lines += ["", "Decoding (sentences/s; JAX batched, PyTorch sentence by sentence):", "",
+  lines += ["", "Decoding (sentences/s; JAX batched, PyTorch sentence by sentence, its beam "
+            "search running a sentence's 4 hypotheses as one batch):", "",
             "| model | batch | greedy JAX | greedy PyTorch | greedy speed-up | beam 4 JAX | "
-            "beam 4 PyTorch |", "|---|---|---|---|---|---|---|"]
+            "beam 4 PyTorch | beam 4 speed-up |", "|---|---|---|---|---|---|---|---|"]
   for r in report["results"]:
     d = r["decode"]
     if d is None:
       continue
     lines.append(f"| {r['model']} | {r['batch']} | {_f(d['greedy']['jax_sent_per_s'])} | "
                  f"{_f(d['greedy']['torch_sent_per_s'])} | {d['greedy']['speedup']:.2f}x | "
-                 f"{_f(d['beam4']['jax_sent_per_s'])} | no beam search in the reference |")
+                 f"{_f(d['beam4']['jax_sent_per_s'])} | {_f(d['beam4']['torch_sent_per_s'])} | "
+                 f"{d['beam4']['speedup']:.2f}x |")
   mm = report["matmul"]
   lines += ["", f"fp32 matmul ({mm['n']}x{mm['n']}, jitted): {mm['flop_per_s'] / 1e9:,.1f} "
             "GFLOP/s."]

@@ -27,5 +27,7 @@ def test_quick_bench_report(tmp_path):
   tr = report["results"][0]
   assert tr["train"]["jax"]["flops_per_step"] > 0 and tr["train"]["jax"]["flop_per_s"] > 0
   assert tr["decode"]["greedy"]["speedup"] > 0 and tr["decode"]["beam4"]["jax_sent_per_s"] > 0
-  assert tr["decode"]["beam4"]["torch_sent_per_s"] is None  # the reference has no beam search
+  beam = tr["decode"]["beam4"]
+  assert beam["torch_sent_per_s"] > 0 and beam["speedup"] > 0
+  assert "beam 4 speed-up" in (tmp_path / "bench.md").read_text()
   assert report["results"][1]["decode"] is None  # the classifier decodes nothing
