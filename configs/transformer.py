@@ -49,6 +49,7 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c.model.heads = 8
   c.model.ff = 512
   c.model.dropout = 0.1
+  c.model.dropout_rng = "hash"  # masks from a counter hash (fast on CPU) | threefry (nn.Dropout's)
   c.model.max_len = 100
   c.model.positions = "learned"  # learned | sinusoidal
   c.model.norm = "post"  # post | pre

@@ -42,7 +42,7 @@ def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):
         src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab), hid=m.hid,
         enc_layers=m.enc_layers, dec_layers=m.dec_layers, heads=m.heads, ff=m.ff,
         dropout=m.dropout, max_len=m.max_len, positions=m.positions, norm=m.norm,
-        shared_layer_norm=m.shared_layer_norm))
+        shared_layer_norm=m.shared_layer_norm, dropout_rng=m.get("dropout_rng", "hash")))
   if m.name == "rnn":
     from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
 
@@ -68,8 +68,8 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
   build = lambda side: Vocab.build((p[side] for p in pairs), specials=specials,
                                    min_freq=d.min_freq, max_size=d.max_vocab or None, **roles)
   src, tgt = build(0), build(1)
+  tgt.save(workdir / TGT_VOCAB)  # target first: the source file's presence means both exist
   src.save(workdir / SRC_VOCAB)
-  tgt.save(workdir / TGT_VOCAB)
   return src, tgt
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -111,7 +112,11 @@ class Vocab:
     return dict(tokens=list(self.tokens), pad=self.pad, bos=self.bos, eos=self.eos, unk=self.unk)
 
   def save(self, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=0))
+    """Writes atomically (temp file, then rename): a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=0))
+    os.replace(tmp, path)
 
   @classmethod
   def load(cls, path: str | Path) -> Vocab:

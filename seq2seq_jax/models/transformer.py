@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax.models.layers import dense
+from seq2seq_jax.models.layers import Dropout, dense
 
 NEG_INF_ENERGY = -1e10  # the tutorial's masked_fill value
 
@@ -39,6 +39,7 @@ class TransformerConfig:
   positions: str = "learned"  # "learned" | "sinusoidal"
   norm: str = "post"  # "post" | "pre"
   shared_layer_norm: bool = True
+  dropout_rng: str = "hash"  # "hash" (fast counter hash) | "threefry" (nn.Dropout's)
 
 
 def layer_norm(name: str) -> nn.LayerNorm:
@@ -61,13 +62,14 @@ class MultiHeadAttention(nn.Module):
   hid: int
   heads: int
   dropout: float
+  dropout_rng: str = "hash"
 
   def setup(self):
     self.fc_q = dense(self.hid, self.hid, xavier=True)
     self.fc_k = dense(self.hid, self.hid, xavier=True)
     self.fc_v = dense(self.hid, self.hid, xavier=True)
     self.fc_o = dense(self.hid, self.hid, xavier=True)
-    self.drop = nn.Dropout(self.dropout)
+    self.drop = Dropout(self.dropout, self.dropout_rng)
 
   def _split(self, x):  # [B, L, hid] -> [B, L, heads, head_dim]
     return x.reshape(x.shape[:2] + (self.heads, self.hid // self.heads))
@@ -95,11 +97,12 @@ class PositionwiseFeedforward(nn.Module):
   hid: int
   ff: int
   dropout: float
+  dropout_rng: str = "hash"
 
   def setup(self):
     self.fc_1 = dense(self.ff, self.hid, xavier=True)
     self.fc_2 = dense(self.hid, self.ff, xavier=True)
-    self.drop = nn.Dropout(self.dropout)
+    self.drop = Dropout(self.dropout, self.dropout_rng)
 
   def __call__(self, x, deterministic: bool):
     return self.fc_2(self.drop(nn.relu(self.fc_1(x)), deterministic=deterministic))
@@ -134,9 +137,9 @@ class EncoderLayer(_Layer):
 
   def setup(self):
     c = self.cfg
-    self.self_attention = MultiHeadAttention(c.hid, c.heads, c.dropout)
-    self.positionwise_feedforward = PositionwiseFeedforward(c.hid, c.ff, c.dropout)
-    self.drop = nn.Dropout(c.dropout)
+    self.self_attention = MultiHeadAttention(c.hid, c.heads, c.dropout, c.dropout_rng)
+    self.positionwise_feedforward = PositionwiseFeedforward(c.hid, c.ff, c.dropout, c.dropout_rng)
+    self.drop = Dropout(c.dropout, c.dropout_rng)
     self.make_norms(("self_attn_layer_norm", "ff_layer_norm"))
 
   def __call__(self, x, mask, deterministic: bool):
@@ -151,10 +154,10 @@ class DecoderLayer(_Layer):
 
   def setup(self):
     c = self.cfg
-    self.self_attention = MultiHeadAttention(c.hid, c.heads, c.dropout)
-    self.encoder_attention = MultiHeadAttention(c.hid, c.heads, c.dropout)
-    self.positionwise_feedforward = PositionwiseFeedforward(c.hid, c.ff, c.dropout)
-    self.drop = nn.Dropout(c.dropout)
+    self.self_attention = MultiHeadAttention(c.hid, c.heads, c.dropout, c.dropout_rng)
+    self.encoder_attention = MultiHeadAttention(c.hid, c.heads, c.dropout, c.dropout_rng)
+    self.positionwise_feedforward = PositionwiseFeedforward(c.hid, c.ff, c.dropout, c.dropout_rng)
+    self.drop = Dropout(c.dropout, c.dropout_rng)
     self.make_norms(("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm"))
 
   def __call__(self, y, self_mask, cross_kv, cross_mask, deterministic: bool, self_cache=None,
@@ -201,7 +204,7 @@ class Embedder(nn.Module):
     self.tok_embedding = nn.Embed(self.vocab_size, c.hid, embedding_init=init)
     if c.positions == "learned":
       self.pos_embedding = nn.Embed(c.max_len, c.hid, embedding_init=init)
-    self.drop = nn.Dropout(c.dropout)
+    self.drop = Dropout(c.dropout, c.dropout_rng)
 
   def __call__(self, tokens, positions, deterministic: bool):
     c = self.cfg
