@@ -153,3 +153,9 @@ def test_transformer_beam_one_equals_greedy_and_beams_are_sorted():
   beam4 = decoding.beam_search(model, params, src, src_len, beam_size=4, **kw)
   assert np.all(np.diff(np.asarray(beam4["score"]), axis=1) <= 1e-6)
   assert np.all(beam4["logprob"][:, 0] >= greedy["logprob"] - 1e-5)
+
+
+def test_first_argmax_equals_jnp_argmax_with_ties():
+  x = jax.random.randint(jax.random.PRNGKey(0), (64, 300), 0, 5).astype(jnp.float32)  # many ties
+  np.testing.assert_array_equal(np.asarray(decoding.first_argmax(x)),
+                                np.asarray(jnp.argmax(x, axis=-1)))

@@ -233,6 +233,8 @@ class RNNSeq2Seq(nn.Module):
     _, (ys, attention) = scan(self, (carry, tgt_in[:, 0]), (tgt_in, coins), memory, keys, mask)
     return (ys if feedback else self.out(ys)), attention
 
+  static_cache_keys = ("mask", "memory", "keys")  # per-source: decode_step never changes them
+
   def start_decode(self, src, src_len, max_len: int):
     """Encodes once; the cache holds the decoder state, memory, attention keys and mask."""
     memory, mask, carry = self.encode(src, src_len)

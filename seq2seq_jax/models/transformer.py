@@ -285,6 +285,8 @@ class Transformer(nn.Module):
         src_mask[:, None, None, :], not train)
     return logits, attention
 
+  static_cache_keys = ("src_mask", "cross_kv")  # per-source: decode_step never changes them
+
   def start_decode(self, src, src_len, max_len: int):
     """Encodes once and allocates self-attention caches for `max_len` steps."""
     memory, src_mask = self.encode(src, src_len)
