@@ -273,34 +273,69 @@ def beam_search(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
   has fewer than 2K tokens.
   """
   model.eval()
-  penalty = lambda n: ((5.0 + n) / 6.0) ** alpha
   src = torch.LongTensor(src_ids).unsqueeze(0)
   src_mask = model.make_src_mask(src)
   enc_src = model.encoder(src, src_mask)
-  seqs, logps = torch.LongTensor([[bos_id]]), torch.zeros(1)  # live: <sos> + prefix, log-prob
-  finished = []  # (score, log-prob, ids), best first, at most beam_size
+  beams = Beams(beam_size, eos_id, max_len, alpha, torch.LongTensor([[bos_id]]), skip=1)
   for step in range(max_len):
-    n = seqs.shape[0]
-    output, _ = model.decoder(seqs, enc_src.expand(n, -1, -1), model.make_trg_mask(seqs),
-                              src_mask)
-    logp = torch.log_softmax(output[:, -1], dim=-1)  # [n,V]
-    vocab = logp.shape[-1]
-    cand = (logps[:, None] + logp).view(-1)
-    top_logp, top_idx = cand.topk(min(2 * beam_size, cand.numel()))
-    beams, tokens = top_idx // vocab, top_idx % vocab
-    ended = tokens == eos_id
+    n = beams.seqs.shape[0]
+    output, _ = model.decoder(beams.seqs, enc_src.expand(n, -1, -1),
+                              model.make_trg_mask(beams.seqs), src_mask)
+    beams.advance(torch.log_softmax(output[:, -1], dim=-1), step)
+    if beams.done():
+      break
+  return beams.results()
+
+
+class Beams:
+  """The bookkeeping of the references' sentence-by-sentence beam searches (the
+  transformer's and `torch_rnn_models.EncoderDecoder`'s): live hypotheses, their
+  log-probs and the K best finished ones, by `decoding.beam_search`'s rules.
+
+  seqs [n, L] holds the live prefixes; its first `skip` columns (a leading <sos>) are not
+  part of the returned ids.
+  """
+
+  def __init__(self, beam_size: int, eos_id: int, max_len: int, alpha: float,
+               seqs: torch.Tensor, skip: int = 0):
+    self.beam_size, self.eos_id, self.max_len, self.alpha, self.skip = (
+        beam_size, eos_id, max_len, alpha, skip)
+    self.seqs, self.logps = seqs, torch.zeros(1)  # live: prefixes and their log-probs
+    self.parents = torch.zeros(1, dtype=torch.long)  # each live row's row before `advance`
+    self.finished = []  # (score, log-prob, ids), best first, at most beam_size
+
+  def penalty(self, length) -> float:
+    return ((5.0 + length) / 6.0) ** self.alpha
+
+  def advance(self, logp: torch.Tensor, step: int) -> torch.Tensor:
+    """Extends the live hypotheses by the best of logp [n, V] (their next-token log-probs);
+    returns the chosen tokens [n'] (`parents` holds the rows they extend)."""
+    vocab, k = logp.shape[-1], self.beam_size
+    cand = (self.logps[:, None] + logp).view(-1)
+    top_logp, top_idx = cand.topk(min(2 * k, cand.numel()))
+    rows, tokens = top_idx // vocab, top_idx % vocab
+    ended = tokens == self.eos_id
     for i in ended.nonzero()[:, 0].tolist():
       lp = top_logp[i].item()
-      finished.append((lp / penalty(step + 1), lp, seqs[beams[i], 1:].tolist() + [eos_id]))
-    finished = sorted(finished, key=lambda f: -f[0])[:beam_size]  # stable: old ones first
-    keep = (~ended).nonzero()[:, 0][:beam_size]
-    seqs = torch.cat([seqs[beams[keep]], tokens[keep, None]], dim=1)
-    logps = top_logp[keep]
-    if len(finished) == beam_size and finished[-1][0] > logps[0].item() / penalty(max_len):
-      break
-  steps = seqs.shape[1] - 1
-  live = [(lp / penalty(steps), lp, s[1:]) for lp, s in zip(logps.tolist(), seqs.tolist())]
-  return [(ids, lp, score) for score, lp, ids in (finished + live)[:beam_size]]
+      self.finished.append((lp / self.penalty(step + 1), lp,
+                            self.seqs[rows[i], self.skip:].tolist() + [self.eos_id]))
+    self.finished = sorted(self.finished, key=lambda f: -f[0])[:k]  # stable: old ones first
+    keep = (~ended).nonzero()[:, 0][:k]
+    self.seqs = torch.cat([self.seqs[rows[keep]], tokens[keep, None]], dim=1)
+    self.logps, self.parents = top_logp[keep], rows[keep]
+    return tokens[keep]
+
+  def done(self) -> bool:
+    """No live hypothesis can beat the worst of K finished ones."""
+    return (len(self.finished) == self.beam_size and
+            self.finished[-1][0] > self.logps[0].item() / self.penalty(self.max_len))
+
+  def results(self) -> list[tuple[list[int], float, float]]:
+    """Up to K (ids incl. <eos>, log-prob, score): finished best first, then live ones."""
+    steps = self.seqs.shape[1] - self.skip
+    live = [(lp / self.penalty(steps), lp, s[self.skip:])
+            for lp, s in zip(self.logps.tolist(), self.seqs.tolist())]
+    return [(ids, lp, score) for score, lp, ids in (self.finished + live)[:self.beam_size]]
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seq2seq_jax.interop.torch_models import Beams
+
 RNN_CLASSES = {"srn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 RNN_MODULE = {"srn": "rnn", "gru": "gru", "lstm": "lstm"}  # attribute name of the layer
 
@@ -251,31 +253,18 @@ class EncoderDecoder(nn.Module):
     matters when the vocabulary has fewer than 2K tokens.
     """
     self.eval()
-    penalty = lambda n: ((5.0 + n) / 6.0) ** alpha
     encoder_outputs, hidden = self.encode(src_ids)
-    seqs, logps = torch.zeros((1, 0), dtype=torch.long), torch.zeros(1)  # live hypotheses
+    beams = Beams(beam_size, eos_id, max_len, alpha, torch.zeros((1, 0), dtype=torch.long))
     tokens = torch.tensor([bos_id])
-    finished = []  # (score, log-prob, tokens), best first, at most beam_size
     for step in range(max_len):
       logp, hidden, _ = self.step(tokens, hidden, encoder_outputs)  # [n,V]
-      vocab = logp.shape[-1]
-      cand = (logps[:, None] + logp).view(-1)
-      top_logp, top_idx = cand.topk(min(2 * beam_size, cand.numel()))
-      beams, top_tok = top_idx // vocab, top_idx % vocab
-      ended = top_tok == eos_id
-      for i in ended.nonzero()[:, 0].tolist():
-        lp = top_logp[i].item()
-        finished.append((lp / penalty(step + 1), lp, seqs[beams[i]].tolist() + [eos_id]))
-      finished = sorted(finished, key=lambda f: -f[0])[:beam_size]  # stable: old ones first
-      keep = (~ended).nonzero()[:, 0][:beam_size]
-      seqs = torch.cat([seqs[beams[keep]], top_tok[keep, None]], dim=1)
-      logps, tokens, idx = top_logp[keep], top_tok[keep], beams[keep]
+      tokens = beams.advance(logp, step)
+      idx = beams.parents
       hidden = (tuple(h.index_select(1, idx) for h in hidden) if isinstance(hidden, tuple)
                 else hidden.index_select(1, idx))  # each live hypothesis's parent state
-      if len(finished) == beam_size and finished[-1][0] > logps[0].item() / penalty(max_len):
+      if beams.done():
         break
-    live = [(lp / penalty(seqs.shape[1]), lp, s) for lp, s in zip(logps.tolist(), seqs.tolist())]
-    return [(toks, lp, score) for score, lp, toks in (finished + live)[:beam_size]]
+    return beams.results()
 
 
 def train_pair(model: EncoderDecoder, optimizer, src_ids: list[int], tgt_ids: list[int]) -> float:
