@@ -138,20 +138,29 @@ def test_imported_greedy_decodes_equal_pytorch_token_for_token(trained):
   assert sum(t[-1] == EOS for t in theirs) >= 8 and len({tuple(t) for t in theirs}) >= 8
 
 
-@pytest.mark.parametrize("switches", [dict(attention="none", dropout=0.0),
-                                      dict(bidirectional=True, attention="additive",
-                                           bridge="tanh", max_length=0)],
-                         ids=["plain", "bigru"])
-def test_greedy_decodes_of_the_other_translators(switches):
-  """Random weights, scaled up so that the argmax varies from step to step."""
+OTHER_TRANSLATORS = {"plain": dict(attention="none", dropout=0.0),
+                     "bigru": dict(bidirectional=True, attention="additive", bridge="tanh",
+                                   max_length=0),
+                     "lstm": dict(cell="lstm", attention="none", dropout=0.0)}
+
+
+def random_translator(name: str):
+  """-> (cfg, reference) of OTHER_TRANSLATORS[name] with random weights, scaled up so that
+  the argmax varies from step to step."""
   cfg = parity.tiny_rnn_seq2seq_config(src_vocab_size=len(SRC_TOKENS),
                                        tgt_vocab_size=len(TGT_TOKENS), embed=16, hidden=16,
-                                       **switches)
+                                       **OTHER_TRANSLATORS[name])
   torch.manual_seed(1)
   ref = trm.build_translator(cfg).eval()
   with torch.no_grad():
     for p in ref.parameters():
       p.mul_(3.0)
+  return cfg, ref
+
+
+@pytest.mark.parametrize("name", ["plain", "bigru"])
+def test_greedy_decodes_of_the_other_translators(name):
+  cfg, ref = random_translator(name)
   ours, theirs = greedy_both(cfg, ref, [s for s, _ in reverse_pairs(np.random.default_rng(2), 8)])
   assert ours == theirs
   assert len({tuple(t) for t in theirs}) >= 4
@@ -159,28 +168,13 @@ def test_greedy_decodes_of_the_other_translators(switches):
 
 # ---------------------------------------------------------------- beam search
 
-OTHER_TRANSLATORS = {"plain": dict(attention="none", dropout=0.0),
-                     "bigru": dict(bidirectional=True, attention="additive", bridge="tanh",
-                                   max_length=0),
-                     "lstm": dict(cell="lstm", attention="none", dropout=0.0)}
-
-
 @pytest.fixture(scope="module", params=["trained", *OTHER_TRANSLATORS])
 def translator(request):
-  """-> (cfg, reference): the trained attention translator, or random weights scaled up
-  so that the argmax varies from step to step."""
+  """-> (cfg, reference): the trained attention translator, or a `random_translator`."""
   if request.param == "trained":
     trained = request.getfixturevalue("trained")
     return trained["cfg"], trained["model"]
-  cfg = parity.tiny_rnn_seq2seq_config(src_vocab_size=len(SRC_TOKENS),
-                                       tgt_vocab_size=len(TGT_TOKENS), embed=16, hidden=16,
-                                       **OTHER_TRANSLATORS[request.param])
-  torch.manual_seed(1)
-  ref = trm.build_translator(cfg).eval()
-  with torch.no_grad():
-    for p in ref.parameters():
-      p.mul_(3.0)
-  return cfg, ref
+  return random_translator(request.param)
 
 
 def teacher_forced_logprob(ref, src, ids):

@@ -20,9 +20,7 @@ import gzip
 import json
 import os
 import re
-import statistics
 import sys
-import time
 
 
 def parse_args():
@@ -50,20 +48,6 @@ from seq2seq_jax.models.transformer import Transformer, TransformerConfig  # noq
 
 B, S, T = 64, 24, 24
 CFG = TransformerConfig(src_vocab_size=9597, tgt_vocab_size=7704)
-
-
-def median_ms(fns: dict, repeats: int) -> dict[str, float]:
-  """Median ms per call of each (warm) fn, measured A B C A B C ..."""
-  for f in fns.values():
-    f()
-    f()
-  times = collections.defaultdict(list)
-  for _ in range(repeats):
-    for name, f in fns.items():
-      t0 = time.perf_counter()
-      f()
-      times[name].append(time.perf_counter() - t0)
-  return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 def main():
@@ -116,7 +100,10 @@ def main():
       "clip + Adam update": lambda: jax.block_until_ready(update(params, opt_state, grads)),
       "output head fwd+bwd": lambda: jax.block_until_ready(head(head_params, y)),
   }
-  ms = median_ms(parts, ARGS.repeats)
+  for f in parts.values():  # compile and warm, then the bench's interleaved timing
+    f()
+  ms = {k: 1e3 * bench._median(v)
+        for k, v in bench.interleaved(parts, ARGS.repeats, target_s=0.3).items()}
   name = "step, hash dropout"
   flops = bench._cost_flops(steps[name].lower(holders[name][0], batch).compile())
   matmul = bench.matmul_flops(ARGS.repeats)["flop_per_s"]
