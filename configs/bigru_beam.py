@@ -72,20 +72,27 @@ def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
   c.model.unroll = 1
 
   c.train = train_config(
-      num_epochs=2, optimizer="adagrad",
-      learning_rate=0.03,  # 0.1 diverges early with a zero initial accumulator
-      weight_decay=1e-5,  # L2 regularisation (added to the gradient)
+    num_epochs=2,
+    optimizer="adagrad",
+    learning_rate=0.03,  # 0.1 diverges early with a zero initial accumulator
+    weight_decay=1e-5,  # L2 regularisation (added to the gradient)
   )
 
   c.decode = decode_config(
-      nbest=3, eval_beam_sizes=(2, 4, 8), num_samples=3,
-      beam_size=3,  # translate mode: the chapter shows a 3-best list
-      show_eos=True,  # print the final <e> as the chapter does
+    nbest=3,
+    eval_beam_sizes=(2, 4, 8),
+    num_samples=3,
+    beam_size=3,  # translate mode: the chapter shows a 3-best list
+    show_eos=True,  # print the final <e> as the chapter does
   )
 
   if arg == "eng_fra_full":
-    c.data.update(name="eng_fra_full", dir="../shared/data/eng-fra", tokenizer="tutorial",
-                  bucket_edges=(8, 12, 16, 24, 32))  # longer training pairs (0.1 %) dropped
+    c.data.update(
+      name="eng_fra_full",
+      dir="../shared/data/eng-fra",
+      tokenizer="tutorial",
+      bucket_edges=(8, 12, 16, 24, 32),
+    )  # longer training pairs (0.1 %) dropped
     c.decode.max_len = 40
     c.train.num_epochs = 1
   elif arg != "multi30k":

@@ -54,8 +54,15 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
   c.model.embed_dim = 64
   c.model.dropout = 0.4  # on the embeddings, between layers and before the output layer
 
-  c.train = train_config(num_epochs=30, batch_size=64, eval_batch_size=256, optimizer="adam",
-                         learning_rate=3e-3, clip=1.0, early_stop_patience=3)
+  c.train = train_config(
+    num_epochs=30,
+    batch_size=64,
+    eval_batch_size=256,
+    optimizer="adam",
+    learning_rate=3e-3,
+    clip=1.0,
+    early_stop_patience=3,
+  )
   # classification only:
   c.train.sampling = "shuffle"  # shuffle: natural frequencies | balanced: random class per row
   c.train.steps_per_epoch = 0  # balanced sampling: batches per epoch
@@ -66,11 +73,24 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
   c.report.sample_every_epochs = 1  # the tutorial's ✓/✗ progress line (0: off)
 
   if arg in ("tutorial", "tutorial_gru"):
-    c.model.update(cell="tutorial" if arg == "tutorial" else "gru", bidirectional=False,
-                   input="onehot", num_layers=1, dropout=0.0)
-    c.train.update(num_epochs=100, steps_per_epoch=1000, batch_size=1, sampling="balanced",
-                   optimizer="sgd", learning_rate=0.005, clip=0.0, early_stop_patience=0,
-                   log_every_steps=1000)
+    c.model.update(
+      cell="tutorial" if arg == "tutorial" else "gru",
+      bidirectional=False,
+      input="onehot",
+      num_layers=1,
+      dropout=0.0,
+    )
+    c.train.update(
+      num_epochs=100,
+      steps_per_epoch=1000,
+      batch_size=1,
+      sampling="balanced",
+      optimizer="sgd",
+      learning_rate=0.005,
+      clip=0.0,
+      early_stop_patience=0,
+      log_every_steps=1000,
+    )
     c.report.sample_every_epochs = 5
   elif arg in ("gru", "lstm"):
     c.model.update(cell=arg, bidirectional=False, input="onehot", num_layers=1, dropout=0.2)
@@ -79,6 +99,8 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
   elif arg == "balanced":
     c.train.update(sampling="balanced", steps_per_epoch=250)
   elif arg != "default":
-    raise ValueError(f"unknown config argument {arg!r}: use default, tutorial, tutorial_gru, "
-                     "gru, lstm, bigru, bilstm or balanced")
+    raise ValueError(
+      f"unknown config argument {arg!r}: use default, tutorial, tutorial_gru, "
+      "gru, lstm, bigru, bilstm or balanced"
+    )
   return c

@@ -46,11 +46,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.dropout = 0.0
   c.model.teacher_forcing = 1.0
 
-  c.train = train_config(num_epochs=8, batch_size=3, eval_batch_size=3, learning_rate=3e-3,
-                         clip=0.0)
+  c.train = train_config(
+    num_epochs=8, batch_size=3, eval_batch_size=3, learning_rate=3e-3, clip=0.0
+  )
 
   c.decode = decode_config(
-      max_len=6, beam_size=2, nbest=2, eval_beam_sizes=(), num_samples=3,
-      epoch_samples=3,  # print the greedy translations every epoch
+    max_len=6,
+    beam_size=2,
+    nbest=2,
+    eval_beam_sizes=(),
+    num_samples=3,
+    epoch_samples=3,  # print the greedy translations every epoch
   )
   return c

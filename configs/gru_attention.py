@@ -25,8 +25,12 @@ import ml_collections
 
 from seq2seq_jax.config_defaults import decode_config, train_config
 
-HEAT_MAP_SENTENCES = ("elle a cinq ans de moins que moi .", "elle est trop petit .",
-                      "je ne crains pas de mourir .", "c est un jeune directeur plein de talent .")
+HEAT_MAP_SENTENCES = (
+  "elle a cinq ans de moins que moi .",
+  "elle est trop petit .",
+  "je ne crains pas de mourir .",
+  "c est un jeune directeur plein de talent .",
+)
 
 
 def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
@@ -74,20 +78,40 @@ def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
   c.model.schedule_steps = 1000.0
 
   c.train = train_config(  # the tutorial's recipe; the other arguments change it below
-      num_epochs=8, batch_size=1, eval_batch_size=256, optimizer="sgd", learning_rate=0.01,
-      clip=0.0, loss_reduction="sequence")  # SGD steps on a pair's summed loss, as the tutorial
+    num_epochs=8,
+    batch_size=1,
+    eval_batch_size=256,
+    optimizer="sgd",
+    learning_rate=0.01,
+    clip=0.0,
+    loss_reduction="sequence",
+  )  # SGD steps on a pair's summed loss, as the tutorial
 
-  c.decode = decode_config(max_len=10,  # the tutorial's MAX_LENGTH decoding steps
-                           attention_sentences=HEAT_MAP_SENTENCES)
+  c.decode = decode_config(
+    max_len=10,  # the tutorial's MAX_LENGTH decoding steps
+    attention_sentences=HEAT_MAP_SENTENCES,
+  )
 
   if arg in ("fast", "best", "plain"):  # chosen on held-out validation curves (data.valid_holdout)
     c.model.teacher_forcing = 1.0  # logits leave the scan: one big matmul
-    c.train.update(optimizer="adam", learning_rate=2e-3, batch_size=32, num_epochs=5, clip=1.0,
-                   loss_reduction="token")
+    c.train.update(
+      optimizer="adam",
+      learning_rate=2e-3,
+      batch_size=32,
+      num_epochs=5,
+      clip=1.0,
+      loss_reduction="token",
+    )
   if arg == "best":  # + regularisation and a cosine decay over 14 epochs of 307 steps
     c.model.update(dropout=0.3, enc_dropout=0.3)
-    c.train.update(learning_rate=3e-3, num_epochs=14, label_smoothing=0.1,
-                   schedule="warmup_cosine", warmup_steps=300, decay_steps=4300)
+    c.train.update(
+      learning_rate=3e-3,
+      num_epochs=14,
+      label_smoothing=0.1,
+      schedule="warmup_cosine",
+      warmup_steps=300,
+      decay_steps=4300,
+    )
     c.decode.eval_beam_sizes = (4, 8)
   if arg == "plain":
     c.model.update(attention="none", dropout=0.0)

@@ -29,8 +29,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.embed = 0  # one-hot inputs
   c.model.head = "none"
 
-  c.train = train_config(num_epochs=15, batch_size=1, eval_batch_size=1, learning_rate=0.1,
-                         clip=0.0, log_every_steps=1)
+  c.train = train_config(
+    num_epochs=15, batch_size=1, eval_batch_size=1, learning_rate=0.1, clip=0.0, log_every_steps=1
+  )
 
   c.decode = ml_collections.ConfigDict()  # the tagging task reads these two only
   c.decode.num_samples = 1

@@ -55,8 +55,9 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c.model.norm = "post"  # post | pre
   c.model.shared_layer_norm = True  # one LayerNorm per layer, as in the tutorial
 
-  c.train = train_config(num_epochs=10, batch_size=64, optimizer="adam", learning_rate=5e-4,
-                         clip=1.0)  # the tutorial's recipe
+  c.train = train_config(
+    num_epochs=10, batch_size=64, optimizer="adam", learning_rate=5e-4, clip=1.0
+  )  # the tutorial's recipe
 
   c.decode = decode_config(max_len=50, eval_beam_sizes=(4,))
 

@@ -25,10 +25,12 @@ class Checkpoints:
 
   def __init__(self, workdir: str | Path):
     self.root = Path(workdir).absolute() / "checkpoints"
-    opts = ocp.CheckpointManagerOptions(max_to_keep=1, create=True,
-                                        enable_async_checkpointing=False)
-    self._managers = {name: ocp.CheckpointManager(self.root / name, options=opts)
-                      for name in ("latest", "best")}
+    opts = ocp.CheckpointManagerOptions(
+      max_to_keep=1, create=True, enable_async_checkpointing=False
+    )
+    self._managers = {
+      name: ocp.CheckpointManager(self.root / name, options=opts) for name in ("latest", "best")
+    }
 
   def latest_step(self, which: str = "latest") -> int | None:
     return self._managers[which].latest_step()
@@ -38,8 +40,11 @@ class Checkpoints:
     step = int(jax.device_get(state.step))
     if m.latest_step() == step:
       return
-    m.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                         meta=ocp.args.JsonSave(meta)), force=True)
+    m.save(
+      step,
+      args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+      force=True,
+    )
     m.wait_until_finished()
 
   def restore(self, which: str, abstract_state: Any) -> tuple[Any, dict]:
@@ -48,17 +53,23 @@ class Checkpoints:
     step = m.latest_step()
     if step is None:
       raise CheckpointError(
-          f"no {which} checkpoint in {self.root / which}: train first with "
-          "`python -m seq2seq_jax.main --config=... --workdir=<this dir>`.")
+        f"no {which} checkpoint in {self.root / which}: train first with "
+        "`python -m seq2seq_jax.main --config=... --workdir=<this dir>`."
+      )
     try:
-      out = m.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+      out = m.restore(
+        step,
+        args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+        ),
+      )
     except Exception as e:  # orbax raises many types for corrupt data
       raise CheckpointError(
-          f"checkpoint {self.root / which / str(step)} cannot be restored "
-          f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
-          f"It is corrupt or truncated, or was written with another model config: delete "
-          "that directory to fall back to the other checkpoint, or train again.") from e
+        f"checkpoint {self.root / which / str(step)} cannot be restored "
+        f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
+        f"It is corrupt or truncated, or was written with another model config: delete "
+        "that directory to fall back to the other checkpoint, or train again."
+      ) from e
     return out["state"], dict(out["meta"])
 
   def close(self) -> None:

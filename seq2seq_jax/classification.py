@@ -62,13 +62,16 @@ class Split:
       for name, y in getattr(self, s):
         labels_of[name].add(y)
     multi = {n for n, ys in labels_of.items() if len(ys) > 1}
-    return {"names_in_several_languages": len(multi),
-            **{f"{s}_examples_with_such_names": sum(n in multi for n, _ in getattr(self, s))
-               for s in SPLITS}}
+    return {
+      "names_in_several_languages": len(multi),
+      **{
+        f"{s}_examples_with_such_names": sum(n in multi for n, _ in getattr(self, s))
+        for s in SPLITS
+      },
+    }
 
 
-def make_split(data: LabelledText, test_fraction: float, valid_fraction: float,
-               seed: int) -> Split:
+def make_split(data: LabelledText, test_fraction: float, valid_fraction: float, seed: int) -> Split:
   """Stratified: per label, round(test_fraction * n) test names, then round(valid_fraction *
   rest) validation names, the remainder train; drawn from `seed`, file order kept."""
   rng = np.random.default_rng(seed)
@@ -78,11 +81,14 @@ def make_split(data: LabelledText, test_fraction: float, valid_fraction: float,
     idx = rng.permutation(np.flatnonzero(labels == y))
     n_test = int(round(test_fraction * len(idx)))
     n_valid = int(round(valid_fraction * (len(idx) - n_test)))
-    for s, chosen in zip(SPLITS, (idx[n_test + n_valid:], idx[n_test:n_test + n_valid],
-                                  idx[:n_test])):
+    for s, chosen in zip(
+      SPLITS, (idx[n_test + n_valid :], idx[n_test : n_test + n_valid], idx[:n_test])
+    ):
       parts[s] += chosen.tolist()
-  return Split(list(data.label_names),
-               *([(data.texts[i], data.labels[i]) for i in sorted(parts[s])] for s in SPLITS))
+  return Split(
+    list(data.label_names),
+    *([(data.texts[i], data.labels[i]) for i in sorted(parts[s])] for s in SPLITS),
+  )
 
 
 def split_for(config, workdir: Path) -> Split:
@@ -92,8 +98,11 @@ def split_for(config, workdir: Path) -> Split:
     return Split.load(path)
   data = load_labelled(config.data)
   if data.dropped:
-    log.warning("%d lines are empty after ascii folding and were skipped: %s", len(data.dropped),
-                ", ".join(repr(x) for x in data.dropped[:5]))
+    log.warning(
+      "%d lines are empty after ascii folding and were skipped: %s",
+      len(data.dropped),
+      ", ".join(repr(x) for x in data.dropped[:5]),
+    )
   d = config.data
   split = make_split(data, d.test_fraction, d.valid_fraction, d.split_seed)
   split.save(path)
@@ -109,14 +118,26 @@ def encode(name: str) -> np.ndarray:
 def make_model(config, num_classes: int) -> CharClassifier:
   m = config.model
   if m.cell not in ("tutorial", "srn", "gru", "lstm") or m.input not in ("onehot", "embed"):
-    raise ConfigError(f"model.cell={m.cell!r}, model.input={m.input!r}: use cell tutorial, srn, "
-                      "gru or lstm and input onehot or embed.")
+    raise ConfigError(
+      f"model.cell={m.cell!r}, model.input={m.input!r}: use cell tutorial, srn, "
+      "gru or lstm and input onehot or embed."
+    )
   if m.cell == "tutorial" and (m.input != "onehot" or m.bidirectional or m.num_layers != 1):
-    raise ConfigError("model.cell=tutorial is the tutorial's one-layer one-hot RNN: use "
-                      "model.input=onehot, bidirectional=False, num_layers=1.")
-  return CharClassifier(num_classes=num_classes, num_letters=len(NAME_LETTERS), cell=m.cell,
-                        hidden=m.hidden, num_layers=m.num_layers, bidirectional=m.bidirectional,
-                        input=m.input, embed_dim=m.embed_dim, dropout=m.dropout)
+    raise ConfigError(
+      "model.cell=tutorial is the tutorial's one-layer one-hot RNN: use "
+      "model.input=onehot, bidirectional=False, num_layers=1."
+    )
+  return CharClassifier(
+    num_classes=num_classes,
+    num_letters=len(NAME_LETTERS),
+    cell=m.cell,
+    hidden=m.hidden,
+    num_layers=m.num_layers,
+    bidirectional=m.bidirectional,
+    input=m.input,
+    embed_dim=m.embed_dim,
+    dropout=m.dropout,
+  )
 
 
 def bucket_edges(config, examples: Iterable[Example]) -> tuple[int, ...]:
@@ -124,18 +145,31 @@ def bucket_edges(config, examples: Iterable[Example]) -> tuple[int, ...]:
   edges = tuple(config.data.bucket_edges)
   longest = max(len(n) for n, _ in examples)
   if longest > edges[-1]:
-    log.warning("longest name has %d letters > the largest bucket edge %d: adding an edge",
-                longest, edges[-1])
+    log.warning(
+      "longest name has %d letters > the largest bucket edge %d: adding an edge", longest, edges[-1]
+    )
     edges += (-(-longest // 4) * 4,)
   return edges
 
 
-def make_dataset(examples: Sequence[Example], edges: tuple[int, ...], batch_size: int, *,
-                 sampling: str = "shuffle", steps_per_epoch: int = 0) -> BucketedDataset:
+def make_dataset(
+  examples: Sequence[Example],
+  edges: tuple[int, ...],
+  batch_size: int,
+  *,
+  sampling: str = "shuffle",
+  steps_per_epoch: int = 0,
+) -> BucketedDataset:
   rows = [dict(chars=encode(n), length=len(n), label=y) for n, y in examples]
-  return BucketedDataset(rows, np.asarray([len(n) for n, _ in examples]), edges, batch_size,
-                         sampling=sampling, classes=np.asarray([y for _, y in examples]),
-                         steps_per_epoch=steps_per_epoch)
+  return BucketedDataset(
+    rows,
+    np.asarray([len(n) for n, _ in examples]),
+    edges,
+    batch_size,
+    sampling=sampling,
+    classes=np.asarray([y for _, y in examples]),
+    steps_per_epoch=steps_per_epoch,
+  )
 
 
 def pad_names(names: Sequence[str], edges: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +178,7 @@ def pad_names(names: Sequence[str], edges: Sequence[int]) -> tuple[np.ndarray, n
   edge = next((e for e in edges if e >= longest), longest)
   chars = np.zeros((len(names), edge), np.int32)
   for i, n in enumerate(names):
-    chars[i, :len(n)] = encode(n)
+    chars[i, : len(n)] = encode(n)
   return chars, np.asarray([len(n) for n in names], np.int32)
 
 
@@ -171,8 +205,12 @@ def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
     true = jnp.take_along_axis(logp, batch["label"][:, None], axis=-1)[:, 0]
     rank = (logp > true[:, None]).sum(axis=-1)  # classes scored above the label
     nll = -true
-    sums = {"loss_sum": (nll * real).sum(), "weight": real.sum(),
-            "correct": ((rank == 0) * real).sum(), "correct3": ((rank < 3) * real).sum()}
+    sums = {
+      "loss_sum": (nll * real).sum(),
+      "weight": real.sum(),
+      "correct": ((rank == 0) * real).sum(),
+      "correct3": ((rank < 3) * real).sum(),
+    }
     if train:
       if label_smoothing:
         nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
@@ -186,8 +224,12 @@ def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
 def summarize(sums: dict[str, float]) -> dict[str, float]:
   n = max(sums["weight"], 1.0)
   loss = sums["loss_sum"] / n
-  return {"loss": loss, "ppl": metrics.perplexity(loss), "accuracy": 100.0 * sums["correct"] / n,
-          "top3_accuracy": 100.0 * sums["correct3"] / n}
+  return {
+    "loss": loss,
+    "ppl": metrics.perplexity(loss),
+    "accuracy": 100.0 * sums["correct"] / n,
+    "top3_accuracy": 100.0 * sums["correct3"] / n,
+  }
 
 
 def log_probs(model, params, data: BucketedDataset) -> np.ndarray:
@@ -206,34 +248,49 @@ def log_probs(model, params, data: BucketedDataset) -> np.ndarray:
 def accuracy_report(logp: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> dict:
   """top-1, top-3, per-label and macro accuracy (%), and the confusion matrix."""
   rank = (logp > np.take_along_axis(logp, labels[:, None], axis=1)).sum(axis=1)
-  per_label = {name: 100.0 * float(np.mean(rank[labels == y] == 0))
-               for y, name in enumerate(label_names) if (labels == y).any()}
-  return {"top1_accuracy": 100.0 * float(np.mean(rank == 0)),
-          "top3_accuracy": 100.0 * float(np.mean(rank < 3)),
-          "macro_accuracy": float(np.mean(list(per_label.values()))),
-          "per_language_accuracy": per_label,
-          "confusion": metrics.confusion_matrix(labels, logp.argmax(axis=1), len(label_names))}
+  per_label = {
+    name: 100.0 * float(np.mean(rank[labels == y] == 0))
+    for y, name in enumerate(label_names)
+    if (labels == y).any()
+  }
+  return {
+    "top1_accuracy": 100.0 * float(np.mean(rank == 0)),
+    "top3_accuracy": 100.0 * float(np.mean(rank < 3)),
+    "macro_accuracy": float(np.mean(list(per_label.values()))),
+    "per_language_accuracy": per_label,
+    "confusion": metrics.confusion_matrix(labels, logp.argmax(axis=1), len(label_names)),
+  }
 
 
 def build_task(config, workdir: Path) -> Task:
   split = split_for(config, workdir)
   if not split.test:  # an imported model without the dataset (python -m seq2seq_jax.interop)
-    raise DataError(f"{workdir / SPLIT_FILE} holds the labels but no names: the run was "
-                    "imported without its dataset, so it can predict but not evaluate or train. "
-                    "Import it again with config.data.dir pointing at the names data.")
+    raise DataError(
+      f"{workdir / SPLIT_FILE} holds the labels but no names: the run was "
+      "imported without its dataset, so it can predict but not evaluate or train. "
+      "Import it again with config.data.dir pointing at the names data."
+    )
   num_classes = len(split.labels)
   t = config.train
   edges = bucket_edges(config, split.train + split.validation + split.test)
   datasets = {
-      "train": make_dataset(split.train, edges, t.batch_size, sampling=t.sampling,
-                            steps_per_epoch=t.steps_per_epoch),
-      "validation": make_dataset(split.validation, edges, t.eval_batch_size),
-      "test": make_dataset(split.test, edges, t.eval_batch_size)}
+    "train": make_dataset(
+      split.train, edges, t.batch_size, sampling=t.sampling, steps_per_epoch=t.steps_per_epoch
+    ),
+    "validation": make_dataset(split.validation, edges, t.eval_batch_size),
+    "test": make_dataset(split.test, edges, t.eval_batch_size),
+  }
   dup = split.duplicates()
-  log.info("%d languages; %d/%d/%d train/validation/test names; %d names occur in several "
-           "languages (%d test names are such names)", num_classes, len(split.train),
-           len(split.validation), len(split.test), dup["names_in_several_languages"],
-           dup["test_examples_with_such_names"])
+  log.info(
+    "%d languages; %d/%d/%d train/validation/test names; %d names occur in several "
+    "languages (%d test names are such names)",
+    num_classes,
+    len(split.train),
+    len(split.validation),
+    len(split.test),
+    dup["names_in_several_languages"],
+    dup["test_examples_with_such_names"],
+  )
   model = make_model(config, num_classes)
 
   def report(params, split_name: str) -> dict:
@@ -241,21 +298,36 @@ def build_task(config, workdir: Path) -> Task:
     logp = log_probs(model, params, datasets[split_name])
     out = accuracy_report(logp, np.asarray([y for _, y in examples]), split.labels)
     path = workdir / f"confusion_{split_name}.png"
-    plots.confusion(out.pop("confusion"), split.labels, path,
-                    title=f"{split_name}: top-1 {out['top1_accuracy']:.1f}%, "
-                          f"macro {out['macro_accuracy']:.1f}% (rows normalised)")
-    log.info("%s: top-1 %.1f%% | top-3 %.1f%% | macro %.1f%% | %d names", split_name,
-             out["top1_accuracy"], out["top3_accuracy"], out["macro_accuracy"], len(examples))
+    plots.confusion(
+      out.pop("confusion"),
+      split.labels,
+      path,
+      title=f"{split_name}: top-1 {out['top1_accuracy']:.1f}%, "
+      f"macro {out['macro_accuracy']:.1f}% (rows normalised)",
+    )
+    log.info(
+      "%s: top-1 %.1f%% | top-3 %.1f%% | macro %.1f%% | %d names",
+      split_name,
+      out["top1_accuracy"],
+      out["top3_accuracy"],
+      out["macro_accuracy"],
+      len(examples),
+    )
     for name, acc in out["per_language_accuracy"].items():
       log.info("  %-12s %5.1f%%", name, acc)
     return {**out, "confusion_png": str(path), "duplicates": dup}
 
   weights = class_weights(split.train, num_classes, t.class_balance)
-  return Task(model=model, init_args=init_args(config), train_data=datasets["train"],
-              eval_data={k: v for k, v in datasets.items() if k != "train"},
-              loss_fn=make_loss_fn(model, t.label_smoothing, weights), summarize=summarize,
-              report=report, on_epoch_end=sample_printer(config, model, split, edges,
-                                                         datasets["train"].num_batches()))
+  return Task(
+    model=model,
+    init_args=init_args(config),
+    train_data=datasets["train"],
+    eval_data={k: v for k, v in datasets.items() if k != "train"},
+    loss_fn=make_loss_fn(model, t.label_smoothing, weights),
+    summarize=summarize,
+    report=report,
+    on_epoch_end=sample_printer(config, model, split, edges, datasets["train"].num_batches()),
+  )
 
 
 def sample_printer(config, model, split: Split, edges: tuple[int, ...], steps_per_epoch: int):
@@ -280,9 +352,17 @@ def sample_printer(config, model, split: Split, edges: tuple[int, ...], steps_pe
     guess = int(logp.argmax())
     mark = "✓" if guess == y else f"✗ ({split.labels[y]})"
     minutes, seconds = divmod(int(time.time() - start), 60)
-    log.info("%d %d%% (%dm %ds) %.4f %s / %s %s", epoch * steps_per_epoch,
-             100 * epoch // config.train.num_epochs, minutes, seconds, -logp[y], name,
-             split.labels[guess], mark)
+    log.info(
+      "%d %d%% (%dm %ds) %.4f %s / %s %s",
+      epoch * steps_per_epoch,
+      100 * epoch // config.train.num_epochs,
+      minutes,
+      seconds,
+      -logp[y],
+      name,
+      split.labels[guess],
+      mark,
+    )
 
   return on_epoch_end
 
@@ -297,8 +377,9 @@ def predict(config, workdir: Path, names: Iterable[str], out=print) -> int:
 
   path = workdir / SPLIT_FILE
   if not path.exists():
-    raise CheckpointError(f"{workdir} has no {SPLIT_FILE}: pass the --workdir of a trained "
-                          "classification run.")
+    raise CheckpointError(
+      f"{workdir} has no {SPLIT_FILE}: pass the --workdir of a trained classification run."
+    )
   labels = Split.load(path).labels
   model = make_model(config, len(labels))
   params = train.restore_params(model, init_args(config), config, workdir)
@@ -310,8 +391,9 @@ def predict(config, workdir: Path, names: Iterable[str], out=print) -> int:
     raw = raw.strip()
     name = unicode_to_ascii(raw)
     if not name:
-      log.warning("%r is empty after ascii folding (only a-z, A-Z and \" .,;'\" are kept): "
-                  "skipped", raw)
+      log.warning(
+        '%r is empty after ascii folding (only a-z, A-Z and " .,;\'" are kept): skipped', raw
+      )
       continue
     logp = np.asarray(apply(params, *pad_names([name], edges)))[0]
     out(f"> {raw}" + (f"  (as {name})" if name != raw else ""))
@@ -325,5 +407,7 @@ def serve(mode: str, config, workdir: Path, inputs: list[str]) -> None:
   """--mode=predict: names from the command line, else one per line on stdin."""
   names = inputs if inputs else (line for line in sys.stdin if line.strip())
   if not predict(config, workdir, names):
-    raise DataError("no name to classify: every input is empty after ascii folding (names are "
-                    "kept as the letters a-z, A-Z and \" .,;'\"); pass a name in Latin letters.")
+    raise DataError(
+      "no name to classify: every input is empty after ascii folding (names are "
+      'kept as the letters a-z, A-Z and " .,;\'"); pass a name in Latin letters.'
+    )

@@ -17,47 +17,49 @@ from typing import Any
 import ml_collections
 
 TRAIN: dict[str, Any] = dict(
-    num_epochs=10,  # passes over the training data
-    batch_size=64,
-    eval_batch_size=128,
-    optimizer="adam",  # adam | sgd | adagrad
-    learning_rate=5e-4,
-    b1=0.9,  # adam
-    b2=0.999,  # adam
-    momentum=0.0,  # sgd (0: plain SGD)
-    weight_decay=0.0,  # L2 regularisation, added to the gradient
-    schedule="constant",  # constant | warmup_rsqrt | warmup_cosine
-    warmup_steps=0,
-    decay_steps=0,  # warmup_cosine: steps to decay over
-    clip=1.0,  # gradient global-norm clipping (0: off)
-    label_smoothing=0.0,
-    loss_reduction="token",  # translation: token (mean over tokens) | sequence (sum per pair)
-    log_every_steps=50,  # progress-bar loss
-    checkpoint_every_steps=0,  # 0: at the end of each epoch only
-    stop_after_steps=0,  # >0: save and stop there (run the same command again to resume)
-    early_stop_patience=0,  # >0: stop after this many epochs without a better valid loss
-    grad_accum_steps=1,  # >1: batch_size split into this many micro-batches, one update
-    compute_dtype="float32",  # float32 | bfloat16 (forward/backward; params and optimiser fp32)
+  num_epochs=10,  # passes over the training data
+  batch_size=64,
+  eval_batch_size=128,
+  optimizer="adam",  # adam | sgd | adagrad
+  learning_rate=5e-4,
+  b1=0.9,  # adam
+  b2=0.999,  # adam
+  momentum=0.0,  # sgd (0: plain SGD)
+  weight_decay=0.0,  # L2 regularisation, added to the gradient
+  schedule="constant",  # constant | warmup_rsqrt | warmup_cosine
+  warmup_steps=0,
+  decay_steps=0,  # warmup_cosine: steps to decay over
+  clip=1.0,  # gradient global-norm clipping (0: off)
+  label_smoothing=0.0,
+  loss_reduction="token",  # translation: token (mean over tokens) | sequence (sum per pair)
+  log_every_steps=50,  # progress-bar loss
+  checkpoint_every_steps=0,  # 0: at the end of each epoch only
+  stop_after_steps=0,  # >0: save and stop there (run the same command again to resume)
+  early_stop_patience=0,  # >0: stop after this many epochs without a better valid loss
+  grad_accum_steps=1,  # >1: batch_size split into this many micro-batches, one update
+  compute_dtype="float32",  # float32 | bfloat16 (forward/backward; params and optimiser fp32)
 )
 
 DECODE: dict[str, Any] = dict(
-    max_len=50,  # generated tokens, <eos> included
-    beam_size=4,  # translate mode
-    nbest=4,  # translate mode: hypotheses printed per sentence
-    length_penalty=0.0,  # GNMT alpha (0: rank by summed log-probability)
-    eval_beam_sizes=(4,),  # test report: greedy plus these beams
-    num_samples=5,  # test report: example translations logged
-    show_eos=False,  # print the final <eos> (the PaddlePaddle chapter does)
-    attention_sentences=(),  # test report: an attention heat map (PNG) for each
-    epoch_samples=0,  # >0: print greedy translations of that many validation pairs each epoch
+  max_len=50,  # generated tokens, <eos> included
+  beam_size=4,  # translate mode
+  nbest=4,  # translate mode: hypotheses printed per sentence
+  length_penalty=0.0,  # GNMT alpha (0: rank by summed log-probability)
+  eval_beam_sizes=(4,),  # test report: greedy plus these beams
+  num_samples=5,  # test report: example translations logged
+  show_eos=False,  # print the final <eos> (the PaddlePaddle chapter does)
+  attention_sentences=(),  # test report: an attention heat map (PNG) for each
+  epoch_samples=0,  # >0: print greedy translations of that many validation pairs each epoch
 )
 
 
 def _block(defaults: dict[str, Any], name: str, overrides: dict[str, Any]):
   unknown = sorted(set(overrides) - set(defaults))
   if unknown:
-    raise ValueError(f"unknown {name} key(s) {', '.join(unknown)}; known: "
-                     f"{', '.join(defaults)} (seq2seq_jax/config_defaults.py).")
+    raise ValueError(
+      f"unknown {name} key(s) {', '.join(unknown)}; known: "
+      f"{', '.join(defaults)} (seq2seq_jax/config_defaults.py)."
+    )
   return ml_collections.ConfigDict({**defaults, **overrides})
 
 

@@ -39,34 +39,45 @@ def first_argmax(x):
 
 
 @functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id"))
-def greedy_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bos_id: int,
-                  eos_id: int) -> dict:
+def greedy_search(
+  model: nn.Module, params: Any, src, src_len, *, max_len: int, bos_id: int, eos_id: int
+) -> dict:
   """Returns tokens [B,L], lengths [B] (incl. <eos>), logprob [B], attention [B,L,S]."""
   b = src.shape[0]
   cache = model.apply(params, src, src_len, max_len, method="start_decode")
-  init = dict(step=jnp.int32(0), last=jnp.full((b,), bos_id, jnp.int32), cache=cache,
-              tokens=jnp.full((b, max_len), eos_id, jnp.int32), finished=jnp.zeros((b,), bool),
-              lengths=jnp.zeros((b,), jnp.int32), logprob=jnp.zeros((b,)),
-              attention=jnp.zeros((b, max_len, src.shape[1])))
+  init = dict(
+    step=jnp.int32(0),
+    last=jnp.full((b,), bos_id, jnp.int32),
+    cache=cache,
+    tokens=jnp.full((b, max_len), eos_id, jnp.int32),
+    finished=jnp.zeros((b,), bool),
+    lengths=jnp.zeros((b,), jnp.int32),
+    logprob=jnp.zeros((b,)),
+    attention=jnp.zeros((b, max_len, src.shape[1])),
+  )
 
   def cond(s):
     return (s["step"] < max_len) & ~jnp.all(s["finished"])
 
   def body(s):
-    logits, cache, attn = model.apply(params, s["cache"], s["last"], s["step"],
-                                      method="decode_step")
+    logits, cache, attn = model.apply(
+      params, s["cache"], s["last"], s["step"], method="decode_step"
+    )
     logp = jax.nn.log_softmax(logits.astype(jnp.float32))
     nxt = first_argmax(logp)
     live = ~s["finished"]
     nxt = jnp.where(live, nxt, eos_id)
     step_logp = jnp.take_along_axis(logp, nxt[:, None], axis=-1)[:, 0]
     return dict(
-        step=s["step"] + 1, last=nxt, cache=cache,
-        tokens=s["tokens"].at[:, s["step"]].set(nxt),
-        finished=s["finished"] | (nxt == eos_id),
-        lengths=s["lengths"] + live.astype(jnp.int32),
-        logprob=s["logprob"] + jnp.where(live, step_logp, 0.0),
-        attention=s["attention"].at[:, s["step"]].set(attn))
+      step=s["step"] + 1,
+      last=nxt,
+      cache=cache,
+      tokens=s["tokens"].at[:, s["step"]].set(nxt),
+      finished=s["finished"] | (nxt == eos_id),
+      lengths=s["lengths"] + live.astype(jnp.int32),
+      logprob=s["logprob"] + jnp.where(live, step_logp, 0.0),
+      attention=s["attention"].at[:, s["step"]].set(attn),
+    )
 
   out = jax.lax.while_loop(cond, body, init)
   return {k: out[k] for k in ("tokens", "lengths", "logprob", "attention")}
@@ -88,14 +99,27 @@ def _gather_beams(cache: dict, beam_idx, batch: int, beams: int, static_keys=())
     x = _take(x.reshape((batch, beams) + x.shape[1:]), beam_idx)
     return x.reshape((batch * beam_idx.shape[1],) + x.shape[2:])
 
-  return {key: value if key in static_keys else jax.tree.map(gather, value)
-          for key, value in cache.items()}
+  return {
+    key: value if key in static_keys else jax.tree.map(gather, value)
+    for key, value in cache.items()
+  }
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "beam_size",
-                                             "alpha"))
-def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bos_id: int,
-                eos_id: int, beam_size: int, alpha: float = 0.0) -> dict:
+@functools.partial(
+  jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "beam_size", "alpha")
+)
+def beam_search(
+  model: nn.Module,
+  params: Any,
+  src,
+  src_len,
+  *,
+  max_len: int,
+  bos_id: int,
+  eos_id: int,
+  beam_size: int,
+  alpha: float = 0.0,
+) -> dict:
   """Beam search with length penalty `alpha`.
 
   Returns, best first, tokens [B,K,L], lengths [B,K] (incl. <eos>), logprob
@@ -108,12 +132,15 @@ def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bo
   rep = lambda x: jnp.repeat(x, k, axis=0)
   cache = model.apply(params, rep(src), rep(src_len), max_len, method="start_decode")
   init = dict(
-      step=jnp.int32(0), cache=cache,
-      alive_seq=jnp.full((b, k, max_len), eos_id, jnp.int32),
-      alive_logp=jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1)), (b, 1)),
-      fin_seq=jnp.full((b, k, max_len), eos_id, jnp.int32),
-      fin_logp=jnp.zeros((b, k)), fin_score=jnp.full((b, k), NEG_INF),
-      fin_len=jnp.zeros((b, k), jnp.int32))
+    step=jnp.int32(0),
+    cache=cache,
+    alive_seq=jnp.full((b, k, max_len), eos_id, jnp.int32),
+    alive_logp=jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1)), (b, 1)),
+    fin_seq=jnp.full((b, k, max_len), eos_id, jnp.int32),
+    fin_logp=jnp.zeros((b, k)),
+    fin_score=jnp.full((b, k), NEG_INF),
+    fin_len=jnp.zeros((b, k), jnp.int32),
+  )
 
   def cond(s):
     best_alive = s["alive_logp"][:, 0] / length_penalty(max_len, alpha)
@@ -122,10 +149,10 @@ def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bo
 
   def body(s):
     step = s["step"]
-    last = jnp.where(step == 0, bos_id,
-                     jax.lax.dynamic_index_in_dim(s["alive_seq"], step - 1, 2, keepdims=False))
-    logits, cache, _ = model.apply(params, s["cache"], last.reshape(-1), step,
-                                   method="decode_step")
+    last = jnp.where(
+      step == 0, bos_id, jax.lax.dynamic_index_in_dim(s["alive_seq"], step - 1, 2, keepdims=False)
+    )
+    logits, cache, _ = model.apply(params, s["cache"], last.reshape(-1), step, method="decode_step")
     vocab = logits.shape[-1]
     logp = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(b, k, vocab)
     cand = (s["alive_logp"][..., None] + logp).reshape(b, k * vocab)
@@ -138,8 +165,9 @@ def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bo
     # Live beams: the best K candidates that did not emit <eos>.
     alive_logp, pick = jax.lax.top_k(jnp.where(ended, NEG_INF, top_logp), k)
     alive_seq = _take(top_seq, pick)
-    cache = _gather_beams(cache, _take(top_beam, pick), b, k,
-                          getattr(model, "static_cache_keys", ()))
+    cache = _gather_beams(
+      cache, _take(top_beam, pick), b, k, getattr(model, "static_cache_keys", ())
+    )
 
     # Finished: merge the candidates that emitted <eos> into the best K so far.
     length = step + 1
@@ -150,8 +178,16 @@ def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bo
     fin_seq = merge(s["fin_seq"], top_seq)
     fin_logp = merge(s["fin_logp"], top_logp)
     fin_len = merge(s["fin_len"], jnp.full((b, 2 * k), length, jnp.int32))
-    return dict(step=step + 1, cache=cache, alive_seq=alive_seq, alive_logp=alive_logp,
-                fin_seq=fin_seq, fin_logp=fin_logp, fin_score=fin_score, fin_len=fin_len)
+    return dict(
+      step=step + 1,
+      cache=cache,
+      alive_seq=alive_seq,
+      alive_logp=alive_logp,
+      fin_seq=fin_seq,
+      fin_logp=fin_logp,
+      fin_score=fin_score,
+      fin_len=fin_len,
+    )
 
   s = jax.lax.while_loop(cond, body, init)
   # Finished hypotheses come first; live (unfinished, max_len reached) ones only
@@ -162,7 +198,8 @@ def beam_search(model: nn.Module, params: Any, src, src_len, *, max_len: int, bo
   _, pick = jax.lax.top_k(rank_key, k)
   merge = lambda fin, alive: _take(jnp.concatenate([fin, alive], axis=1), pick)
   return dict(
-      tokens=merge(s["fin_seq"], s["alive_seq"]),
-      lengths=merge(s["fin_len"], jnp.full((b, k), steps, jnp.int32)),
-      logprob=merge(s["fin_logp"], s["alive_logp"]),
-      score=merge(s["fin_score"], alive_score))
+    tokens=merge(s["fin_seq"], s["alive_seq"]),
+    lengths=merge(s["fin_len"], jnp.full((b, k), steps, jnp.int32)),
+    logprob=merge(s["fin_logp"], s["alive_logp"]),
+    score=merge(s["fin_score"], alive_score),
+  )

@@ -23,17 +23,23 @@ from ml_collections import config_flags
 
 from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", None, "Config file (configs/*.py[:arg]).", lock_config=True
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate", "translate", "predict"],
-                          "What to do.")
+_MODE = flags.DEFINE_enum(
+  "mode", "train", ["train", "evaluate", "translate", "predict"], "What to do."
+)
 _DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False, "Multi-host: call jax.distributed.initialize() before anything "
-    "touches devices; run the same command on every host. The cluster (TPU pod, SLURM, Open "
-    "MPI, ...) is auto-detected, or pass the three flags below.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
-                                   "--distributed: host:port of process 0.")
+  "distributed",
+  False,
+  "Multi-host: call jax.distributed.initialize() before anything "
+  "touches devices; run the same command on every host. The cluster (TPU pod, SLURM, Open "
+  "MPI, ...) is auto-detected, or pass the three flags below.",
+)
+_COORDINATOR = flags.DEFINE_string(
+  "coordinator_address", None, "--distributed: host:port of process 0."
+)
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "--distributed: process count.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "--distributed: this process's index.")
 
@@ -52,8 +58,11 @@ def _setup_logging() -> None:
 
 
 def default_workdir() -> Path:
-  spec = flags.FLAGS["config"].config_filename if hasattr(flags.FLAGS["config"],
-                                                          "config_filename") else None
+  spec = (
+    flags.FLAGS["config"].config_filename
+    if hasattr(flags.FLAGS["config"], "config_filename")
+    else None
+  )
   raw = sys.argv and next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--config=")), "")
   spec = spec or raw
   path, _, arg = spec.partition(":")
@@ -64,16 +73,20 @@ def default_workdir() -> Path:
 def load_run_config(workdir: Path) -> ml_collections.ConfigDict:
   path = workdir / CONFIG_FILE
   if not path.exists():
-    raise CheckpointError(f"{workdir} is not a seq2seq_jax run (no {CONFIG_FILE}): pass the "
-                          "--workdir of a trained run, or train one first.")
+    raise CheckpointError(
+      f"{workdir} is not a seq2seq_jax run (no {CONFIG_FILE}): pass the "
+      "--workdir of a trained run, or train one first."
+    )
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
 # task name -> module with build_task(config, workdir) -> train.Task, and
 # serve(mode, config, workdir, inputs) for its own modes (translate, predict).
-TASKS = {"translation": "seq2seq_jax.translation",
-         "classification": "seq2seq_jax.classification",
-         "tagging": "seq2seq_jax.tagging"}  # per-step labels: the SRN toy (configs/srn_hello.py)
+TASKS = {
+  "translation": "seq2seq_jax.translation",
+  "classification": "seq2seq_jax.classification",
+  "tagging": "seq2seq_jax.tagging",
+}  # per-step labels: the SRN toy (configs/srn_hello.py)
 TASK_MODES = {"translation": ("translate",), "classification": ("predict",), "tagging": ()}
 
 
@@ -117,8 +130,10 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
   elif mode in TASK_MODES[config.task]:
     module.serve(mode, config, workdir, inputs)
   else:
-    raise ConfigError(f"--mode={mode} does not apply to a {config.task} run; use one of: "
-                      f"train, evaluate, {', '.join(TASK_MODES[config.task])}.")
+    raise ConfigError(
+      f"--mode={mode} does not apply to a {config.task} run; use one of: "
+      f"train, evaluate, {', '.join(TASK_MODES[config.task])}."
+    )
 
 
 def _explain_flag_error(argv: list[str], err: Exception) -> str:
@@ -138,21 +153,25 @@ def _explain_flag_error(argv: list[str], err: Exception) -> str:
     for a in argv:
       if not a.startswith("--config."):
         continue
-      key, _, value = a[len("--config."):].partition("=")
+      key, _, value = a[len("--config.") :].partition("=")
       node, parts = base, key.split(".")
       for i, part in enumerate(parts):
         if not isinstance(node, ml_collections.ConfigDict) or part not in node:
           where = ".".join(parts[:i]) or "the top level"
-          options = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) \
-              else ""
-          return (f"unknown config key {key!r} in {a}: {where} has no {part!r}"
-                  + (f" (it has: {options})." if options else "."))
+          options = (
+            ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) else ""
+          )
+          return f"unknown config key {key!r} in {a}: {where} has no {part!r}" + (
+            f" (it has: {options})." if options else "."
+          )
         node = node[part]
       try:
         type(node)(value) if not isinstance(node, (tuple, list, bool)) else None
       except (TypeError, ValueError):
-        return (f"wrong type for --config.{key}={value}: it must be of type "
-                f"{type(node).__name__}, like {node!r}.")
+        return (
+          f"wrong type for --config.{key}={value}: it must be of type "
+          f"{type(node).__name__}, like {node!r}."
+        )
   return f"bad command line: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
 
 

@@ -12,8 +12,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def loss_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, *,
-                xlabel: str = "epoch", ylabel: str = "loss", title: str = "") -> None:
+def loss_curves(
+  curves: Mapping[str, Sequence[tuple[float, float]]],
+  path: str | Path,
+  *,
+  xlabel: str = "epoch",
+  ylabel: str = "loss",
+  title: str = "",
+) -> None:
   """One line per named curve of (x, y) points."""
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, points in curves.items():
@@ -30,8 +36,19 @@ def loss_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str |
   plt.close(fig)
 
 
-def _heatmap(matrix: np.ndarray, xlabels: Sequence[str], ylabels: Sequence[str], path, *,
-             xlabel: str, ylabel: str, title: str, figsize, title_pad: int, **imshow) -> None:
+def _heatmap(
+  matrix: np.ndarray,
+  xlabels: Sequence[str],
+  ylabels: Sequence[str],
+  path,
+  *,
+  xlabel: str,
+  ylabel: str,
+  title: str,
+  figsize,
+  title_pad: int,
+  **imshow,
+) -> None:
   """matshow with a colour bar and a label on every row and column."""
   fig, ax = plt.subplots(figsize=figsize)
   im = ax.matshow(matrix, **imshow)
@@ -46,17 +63,46 @@ def _heatmap(matrix: np.ndarray, xlabels: Sequence[str], ylabels: Sequence[str],
   plt.close(fig)
 
 
-def attention_map(weights: np.ndarray, src_tokens: Sequence[str], tgt_tokens: Sequence[str],
-                  path: str | Path, *, title: str = "") -> None:
+def attention_map(
+  weights: np.ndarray,
+  src_tokens: Sequence[str],
+  tgt_tokens: Sequence[str],
+  path: str | Path,
+  *,
+  title: str = "",
+) -> None:
   """Heat map of attention weights [len(tgt), len(src)] with token labels on both axes."""
-  _heatmap(weights, src_tokens, tgt_tokens, path, xlabel="source", ylabel="output", title=title,
-           figsize=(1 + 0.45 * len(src_tokens), 1 + 0.45 * len(tgt_tokens)), title_pad=40,
-           cmap="bone", vmin=0.0)
+  _heatmap(
+    weights,
+    src_tokens,
+    tgt_tokens,
+    path,
+    xlabel="source",
+    ylabel="output",
+    title=title,
+    figsize=(1 + 0.45 * len(src_tokens), 1 + 0.45 * len(tgt_tokens)),
+    title_pad=40,
+    cmap="bone",
+    vmin=0.0,
+  )
 
 
-def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *,
-              title: str = "") -> None:
+def confusion(
+  matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = ""
+) -> None:
   """Row-normalised confusion matrix with label names on both axes."""
   norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-  _heatmap(norm, labels, labels, path, xlabel="predicted", ylabel="true", title=title,
-           figsize=(8, 7), title_pad=60, cmap="viridis", vmin=0.0, vmax=1.0)
+  _heatmap(
+    norm,
+    labels,
+    labels,
+    path,
+    xlabel="predicted",
+    ylabel="true",
+    title=title,
+    figsize=(8, 7),
+    title_pad=60,
+    cmap="viridis",
+    vmin=0.0,
+    vmax=1.0,
+  )

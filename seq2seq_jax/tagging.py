@@ -30,22 +30,30 @@ SYMBOLS = "vocab_symbols.json"
 
 def load(data) -> dict[str, list[tuple[list[str], list[str]]]]:
   if data.name not in toys.TAGGED:
-    raise ConfigError(f"unknown dataset {data.name!r} for tagging; known: "
-                      f"{', '.join(sorted(toys.TAGGED))}. Set --config.data.name.")
+    raise ConfigError(
+      f"unknown dataset {data.name!r} for tagging; known: "
+      f"{', '.join(sorted(toys.TAGGED))}. Set --config.data.name."
+    )
   return toys.tagged(data)
 
 
 def symbols(seqs) -> Vocab:
   """The sorted symbols of (inputs, labels) pairs."""
-  return Vocab(tuple(sorted({s for x, y in seqs for s in (*x, *y)})), pad=None, bos=None,
-               eos=None, unk=None)
+  return Vocab(
+    tuple(sorted({s for x, y in seqs for s in (*x, *y)})), pad=None, bos=None, eos=None, unk=None
+  )
 
 
 def make_dataset(seqs, vocab: Vocab, edges, batch_size: int) -> BucketedDataset:
-  examples = [dict(tokens=np.asarray(vocab.encode(x)[0], np.int32), length=len(x),
-                   labels=np.asarray(vocab.encode(y)[0], np.int32)) for x, y in seqs]
-  return BucketedDataset(examples, np.asarray([len(x) for x, _ in seqs]), tuple(edges),
-                         batch_size)
+  examples = [
+    dict(
+      tokens=np.asarray(vocab.encode(x)[0], np.int32),
+      length=len(x),
+      labels=np.asarray(vocab.encode(y)[0], np.int32),
+    )
+    for x, y in seqs
+  ]
+  return BucketedDataset(examples, np.asarray([len(x) for x, _ in seqs]), tuple(edges), batch_size)
 
 
 def make_loss_fn(model):
@@ -77,11 +85,20 @@ def build_task(config, workdir: Path) -> Task:
     vocab = symbols(splits["train"])
     vocab.save(workdir / SYMBOLS)
   m = config.model
-  model = RNNTagger(len(vocab), len(vocab), cell=m.cell, hidden=m.hidden, layers=m.layers,
-                    activation=m.activation, embed=m.embed, head=m.head)
+  model = RNNTagger(
+    len(vocab),
+    len(vocab),
+    cell=m.cell,
+    hidden=m.hidden,
+    layers=m.layers,
+    activation=m.activation,
+    embed=m.embed,
+    head=m.head,
+  )
   edges = config.data.bucket_edges
-  datasets = {name: make_dataset(seqs, vocab, edges, config.train.batch_size)
-              for name, seqs in splits.items()}
+  datasets = {
+    name: make_dataset(seqs, vocab, edges, config.train.batch_size) for name, seqs in splits.items()
+  }
 
   def predict(params, split: str) -> list[str]:
     out = [""] * len(splits[split])
@@ -89,24 +106,28 @@ def build_task(config, workdir: Path) -> Task:
       pred = np.asarray(jnp.argmax(model.apply(params, batch["tokens"], batch["length"]), -1))
       for row, i in enumerate(batch["index"]):
         if i >= 0:
-          out[i] = "".join(vocab.tokens[k] for k in pred[row, :batch["length"][row]])
+          out[i] = "".join(vocab.tokens[k] for k in pred[row, : batch["length"][row]])
     return out
 
   def report(params, split: str) -> dict:
     hyps = predict(params, split)
     refs = ["".join(y) for _, y in splits[split]]
-    for (x, _), h in list(zip(splits[split], hyps))[:config.decode.num_samples]:
+    for (x, _), h in list(zip(splits[split], hyps))[: config.decode.num_samples]:
       log.info("  %s -> %s", "".join(x), h)
     return {"exact_match": metrics.exact_match(hyps, refs), "predictions": hyps}
 
   def on_epoch_end(params, epoch: int) -> None:
-    shown = predict(params, "validation")[:config.decode.epoch_samples]
+    shown = predict(params, "validation")[: config.decode.epoch_samples]
     log.info("epoch %d predicted string: %s", epoch, ", ".join(shown))
 
   edge = edges[0]
-  return Task(model=model,
-              init_args=(jnp.zeros((1, edge), jnp.int32), jnp.full((1,), edge, jnp.int32)),
-              train_data=datasets["train"],
-              eval_data={k: v for k, v in datasets.items() if k != "train"},
-              loss_fn=make_loss_fn(model), summarize=summarize, report=report,
-              on_epoch_end=on_epoch_end if config.decode.epoch_samples else None)
+  return Task(
+    model=model,
+    init_args=(jnp.zeros((1, edge), jnp.int32), jnp.full((1,), edge, jnp.int32)),
+    train_data=datasets["train"],
+    eval_data={k: v for k, v in datasets.items() if k != "train"},
+    loss_fn=make_loss_fn(model),
+    summarize=summarize,
+    report=report,
+    on_epoch_end=on_epoch_end if config.decode.epoch_samples else None,
+  )

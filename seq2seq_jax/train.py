@@ -73,16 +73,18 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   elif cfg.schedule == "warmup_cosine":
     schedule = optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, cfg.decay_steps)
   else:
-    raise ConfigError(f"unknown train.schedule {cfg.schedule!r}; use constant, warmup_rsqrt or "
-                      "warmup_cosine.")
+    raise ConfigError(
+      f"unknown train.schedule {cfg.schedule!r}; use constant, warmup_rsqrt or warmup_cosine."
+    )
   optimizers = {
-      "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=1e-8),
-      "sgd": lambda: optax.sgd(schedule, momentum=cfg.momentum or None),
-      "adagrad": lambda: optax.adagrad(schedule, initial_accumulator_value=0.0, eps=1e-10),
+    "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=1e-8),
+    "sgd": lambda: optax.sgd(schedule, momentum=cfg.momentum or None),
+    "adagrad": lambda: optax.adagrad(schedule, initial_accumulator_value=0.0, eps=1e-10),
   }
   if cfg.optimizer not in optimizers:
-    raise ConfigError(f"unknown train.optimizer {cfg.optimizer!r}; use one of "
-                      f"{', '.join(optimizers)}.")
+    raise ConfigError(
+      f"unknown train.optimizer {cfg.optimizer!r}; use one of {', '.join(optimizers)}."
+    )
   chain = []
   if cfg.clip:
     chain.append(optax.clip_by_global_norm(cfg.clip))
@@ -97,8 +99,9 @@ def create_state(model, init_args: tuple, config) -> TrainState:
   key = jax.random.PRNGKey(config.seed)
   init_key, run_key = jax.random.split(key)
   params = jax.jit(lambda k: model.init({"params": k, "dropout": k}, *init_args))(init_key)
-  state = TrainState.create(apply_fn=model.apply, params=params,
-                            tx=make_optimizer(config.train), rng=run_key)
+  state = TrainState.create(
+    apply_fn=model.apply, params=params, tx=make_optimizer(config.train), rng=run_key
+  )
   # A strongly typed step, so the first train_step's output matches its input
   # and jit does not compile a second time.
   return state.replace(step=jnp.zeros((), jnp.int32))
@@ -107,7 +110,8 @@ def create_state(model, init_args: tuple, config) -> TrainState:
 def _cast_floats(tree, dtype):
   """Floating leaves of `tree` as `dtype`; integer leaves (token ids, lengths) unchanged."""
   return jax.tree.map(
-      lambda x: x.astype(dtype) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x, tree)
+    lambda x: x.astype(dtype) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x, tree
+  )
 
 
 def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = "float32"):
@@ -145,21 +149,25 @@ def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = 
       return state.apply_gradients(grads=grads), sums
 
     a = grad_accum_steps
-    micro = jax.tree.map(lambda x: x.reshape(x.shape[0] // a, a, *x.shape[1:]).swapaxes(0, 1),
-                         batch)
+    micro = jax.tree.map(
+      lambda x: x.reshape(x.shape[0] // a, a, *x.shape[1:]).swapaxes(0, 1), batch
+    )
 
     def one(carry, xs):
       k, mb = xs
-      (_, (sums, norm)), grads = grad_fn(state.params, {**mb, "step": state.step},
-                                         jax.random.fold_in(rng, k), True)
+      (_, (sums, norm)), grads = grad_fn(
+        state.params, {**mb, "step": state.step}, jax.random.fold_in(rng, k), True
+      )
       # the micro-batch's mean-loss gradient times its normaliser: its share of the sum
       acc_grads, acc_sums, acc_norm = carry
       acc_grads = jax.tree.map(lambda g, h: g + norm * h, acc_grads, grads)
       return (acc_grads, jax.tree.map(jnp.add, acc_sums, sums), acc_norm + norm), None
 
-    sums_shape = jax.eval_shape(lambda: loss_and_norm(
-        state.params, {**jax.tree.map(lambda x: x[0], micro), "step": state.step}, rng,
-        True)[1][0])
+    sums_shape = jax.eval_shape(
+      lambda: loss_and_norm(
+        state.params, {**jax.tree.map(lambda x: x[0], micro), "step": state.step}, rng, True
+      )[1][0]
+    )
     zeros = lambda t: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), t)
     init = (zeros(state.params), zeros(sums_shape), jnp.zeros((), jnp.float32))
     (grads, sums, norm), _ = jax.lax.scan(one, init, (jnp.arange(a), micro))
@@ -183,11 +191,17 @@ def host_rows(shard: NamedSharding, batch_size: int) -> tuple[int, int] | None:
   `BucketedDataset.batches(rows=...)`; None (every row) when there is one process."""
   if jax.process_count() == 1:
     return None
-  spans = sorted({(i.start or 0, batch_size if i.stop is None else i.stop)
-                  for i, *_ in shard.addressable_devices_indices_map((batch_size,)).values()})
+  spans = sorted(
+    {
+      (i.start or 0, batch_size if i.stop is None else i.stop)
+      for i, *_ in shard.addressable_devices_indices_map((batch_size,)).values()
+    }
+  )
   if any(a[1] != b[0] for a, b in zip(spans, spans[1:])):
-    raise ConfigError(f"process {jax.process_index()}'s devices hold rows {spans} of the "
-                      "batch, not one contiguous range: order the mesh's devices by process.")
+    raise ConfigError(
+      f"process {jax.process_index()}'s devices hold rows {spans} of the "
+      "batch, not one contiguous range: order the mesh's devices by process."
+    )
   return spans[0][0], spans[-1][1]
 
 
@@ -220,8 +234,11 @@ def is_main_process() -> bool:
 def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict[str, float]:
   """Summarised metric sums over `data`; each process collates only its own rows."""
   sums = None
-  put = (batch_put(shard, data.batch_size) if jax.device_count() > 1 else
-         (lambda b: jax.device_put(b, shard)))
+  put = (
+    batch_put(shard, data.batch_size)
+    if jax.device_count() > 1
+    else (lambda b: jax.device_put(b, shard))
+  )
   for batch in data.batches(rows=host_rows(shard, data.batch_size)):
     out = eval_step(params, put(batch))
     sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
@@ -229,8 +246,10 @@ def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict
 
 
 def param_summary(params) -> str:
-  rows = [f"{jax.tree_util.keystr(path)}  {tuple(x.shape)}"
-          for path, x in jax.tree_util.tree_leaves_with_path(params)]
+  rows = [
+    f"{jax.tree_util.keystr(path)}  {tuple(x.shape)}"
+    for path, x in jax.tree_util.tree_leaves_with_path(params)
+  ]
   total = sum(x.size for x in jax.tree.leaves(params))
   return "\n".join(rows + [f"total parameters: {total:,}"])
 
@@ -273,13 +292,17 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
   workdir = Path(workdir)
   batch_shard, replicated = data_sharding()
   if config.train.batch_size % jax.device_count():
-    raise ConfigError(f"train.batch_size={config.train.batch_size} is not a multiple of the "
-                      f"{jax.device_count()} devices: change it so every device gets equal rows.")
+    raise ConfigError(
+      f"train.batch_size={config.train.batch_size} is not a multiple of the "
+      f"{jax.device_count()} devices: change it so every device gets equal rows."
+    )
   accum = config.train.get("grad_accum_steps", 1)
   if config.train.batch_size % (accum * jax.device_count()):
-    raise ConfigError(f"train.batch_size={config.train.batch_size} is not a multiple of "
-                      f"train.grad_accum_steps={accum} x {jax.device_count()} devices: every "
-                      "micro-batch must give each device equal rows.")
+    raise ConfigError(
+      f"train.batch_size={config.train.batch_size} is not a multiple of "
+      f"train.grad_accum_steps={accum} x {jax.device_count()} devices: every "
+      "micro-batch must give each device equal rows."
+    )
   state = jax.device_put(create_state(task.model, task.init_args, config), replicated)
   if is_main_process():
     (workdir / "params.txt").write_text(param_summary(state.params) + "\n")
@@ -293,8 +316,9 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
     state = jax.device_put(state, replicated)
     log.info("resuming from step %d in %s", int(state.step), ckpts.root)
 
-  train_step, eval_step = make_steps(task.loss_fn, accum,
-                                     config.train.get("compute_dtype", "float32"))
+  train_step, eval_step = make_steps(
+    task.loss_fn, accum, config.train.get("compute_dtype", "float32")
+  )
   steps_per_epoch = task.train_data.num_batches()
   stop_after = config.train.get("stop_after_steps", 0)
   ckpt_every = config.train.checkpoint_every_steps
@@ -303,8 +327,9 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
   first_epoch, offset = divmod(step, steps_per_epoch)
 
   def save_latest(epoch_sums, epoch_seconds: float = 0.0):
-    meta["epoch_sums"] = (None if epoch_sums is None else
-                          {k: float(v) for k, v in fetch(epoch_sums).items()})
+    meta["epoch_sums"] = (
+      None if epoch_sums is None else {k: float(v) for k, v in fetch(epoch_sums).items()}
+    )
     meta["epoch_seconds"] = epoch_seconds  # a resumed epoch's time counts every process's part
     ckpts.save("latest", state, meta)
 
@@ -322,9 +347,15 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       t0 = time.time() - (meta.get("epoch_seconds", 0.0) if offset else 0.0)
       sums = meta["epoch_sums"] if offset else None
       sums = None if sums is None else {k: jnp.asarray(v) for k, v in sums.items()}
-      bar = tqdm(task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
-                 total=steps_per_epoch, initial=offset, desc=f"epoch {epoch + 1}",
-                 leave=False, dynamic_ncols=True, mininterval=1.0)
+      bar = tqdm(
+        task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
+        total=steps_per_epoch,
+        initial=offset,
+        desc=f"epoch {epoch + 1}",
+        leave=False,
+        dynamic_ncols=True,
+        mininterval=1.0,
+      )
       stopping = False
       for batch in bar:
         state, out = train_step(state, put(batch))
@@ -344,16 +375,22 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
         return stopped()
       offset = 0
       train_m = task.summarize({k: float(v) for k, v in fetch(sums).items()})
-      valid_m = evaluate(eval_step, state.params, task.eval_data["validation"], task.summarize,
-                         batch_shard)
+      valid_m = evaluate(
+        eval_step, state.params, task.eval_data["validation"], task.summarize, batch_shard
+      )
       seconds = time.time() - t0
-      record = {"epoch": epoch + 1, "step": step, "seconds": round(seconds, 2),
-                **{f"train_{k}": v for k, v in train_m.items()},
-                **{f"valid_{k}": v for k, v in valid_m.items()}}
+      record = {
+        "epoch": epoch + 1,
+        "step": step,
+        "seconds": round(seconds, 2),
+        **{f"train_{k}": v for k, v in train_m.items()},
+        **{f"valid_{k}": v for k, v in valid_m.items()},
+      }
       meta["history"].append(record)
       _append_jsonl(metrics_path, record)
-      log.info("Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60,
-               step)
+      log.info(
+        "Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60, step
+      )
       for name, m in (("Train", train_m), (" Val.", valid_m)):
         ppl = f" | {name} PPL: {m['ppl']:8.3f}" if "ppl" in m else ""  # the tutorial's lines
         log.info("\t%s Loss: %.3f%s", name, m["loss"], ppl)
@@ -368,22 +405,32 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       save_latest(None)
       if is_main_process():
         plots.loss_curves(
-            {"train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
-             "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]]},
-            workdir / "loss.png", title="loss per epoch")
+          {
+            "train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
+            "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]],
+          },
+          workdir / "loss.png",
+          title="loss per epoch",
+        )
       if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
         return stopped()
       if meta["stopped_early"]:
         log.info("early stop: no better valid loss for %d epochs", patience)
         break
 
-  log.info("best valid loss %.3f at epoch %s; evaluating that checkpoint",
-           meta["best_valid_loss"], meta.get("best_epoch"))
+  log.info(
+    "best valid loss %.3f at epoch %s; evaluating that checkpoint",
+    meta["best_valid_loss"],
+    meta.get("best_epoch"),
+  )
   best_state, _ = ckpts.restore("best", state)
   ckpts.close()
   result = evaluate_split(task, best_state.params, "test", eval_step, batch_shard)
-  result.update(parameters=n_params, best_epoch=meta.get("best_epoch"),
-                seconds_per_epoch=[r["seconds"] for r in meta["history"]])
+  result.update(
+    parameters=n_params,
+    best_epoch=meta.get("best_epoch"),
+    seconds_per_epoch=[r["seconds"] for r in meta["history"]],
+  )
   _append_jsonl(metrics_path, {"split": "test", **result})
   return result
 
@@ -409,5 +456,3 @@ def restore_params(model, init_args: tuple, config, workdir: str | Path, which: 
   finally:
     ckpts.close()
   return state.params
-
-

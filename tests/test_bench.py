@@ -10,9 +10,17 @@ from seq2seq_jax import bench  # noqa: E402
 
 
 def test_quick_bench_report(tmp_path):
-  bench.main(["--quick", "--models=gru_attention,char_rnn", "--repeats=2", "--target_s=0.005",
-              "--ref_sentences=2", "--no-memory",
-              f"--out={tmp_path}"])
+  bench.main(
+    [
+      "--quick",
+      "--models=gru_attention,char_rnn",
+      "--repeats=2",
+      "--target_s=0.005",
+      "--ref_sentences=2",
+      "--no-memory",
+      f"--out={tmp_path}",
+    ]
+  )
   report = json.loads((tmp_path / "bench.json").read_text())
   assert "| gru_attention |" in (tmp_path / "bench.md").read_text()
   assert report["matmul"]["flop_per_s"] > 0

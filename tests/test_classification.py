@@ -24,8 +24,10 @@ def fake_names(root, n=30, seed=0):
   rng = np.random.default_rng(seed)
   root.mkdir(parents=True, exist_ok=True)
   for label, suffix in (("Polish", "ski"), ("Russian", "ov"), ("Spanish", "ez")):
-    names = ["".join(rng.choice(list("bdgklmnprstv"), rng.integers(2, 6))).title() + suffix
-             for _ in range(n)]
+    names = [
+      "".join(rng.choice(list("bdgklmnprstv"), rng.integers(2, 6))).title() + suffix
+      for _ in range(n)
+    ]
     extra = ["Ślusàrski"] if label == "Polish" else JUNK if label == "Russian" else []
     (root / f"{label}.txt").write_text("\n".join(names + extra) + "\n", encoding="utf-8")
   return root
@@ -52,8 +54,12 @@ def test_names_loader_survives_junk_lines(tmp_path):
   assert data.label_names == ["Polish", "Russian", "Spanish"]
   assert len(data.texts) == 3 * 30 + 1 + 3 and sorted(data.dropped) == ["", "日本"]
   pairs = set(zip(data.texts, (data.label_names[y] for y in data.labels)))
-  assert {("Slusarski", "Polish"), ("To The First  Page", "Russian"), ("Lytkin,", "Russian"),
-          ("Rafaj", "Russian")} <= pairs
+  assert {
+    ("Slusarski", "Polish"),
+    ("To The First  Page", "Russian"),
+    ("Lytkin,", "Russian"),
+    ("Rafaj", "Russian"),
+  } <= pairs
 
 
 def labelled(sizes):
@@ -83,9 +89,15 @@ def test_split_is_stratified_deterministic_and_saved_for_reuse(tmp_path):
   assert first.labels == ["Polish", "Russian", "Spanish"]
 
 
-@pytest.mark.parametrize("kw", [dict(cell="tutorial"), dict(cell="gru", input="embed"),
-                                dict(cell="gru", bidirectional=True, input="embed"),
-                                dict(cell="lstm", bidirectional=True)])
+@pytest.mark.parametrize(
+  "kw",
+  [
+    dict(cell="tutorial"),
+    dict(cell="gru", input="embed"),
+    dict(cell="gru", bidirectional=True, input="embed"),
+    dict(cell="lstm", bidirectional=True),
+  ],
+)
 def test_padded_batch_equals_each_name_alone(kw):
   """A batch [4, 11] (the longest name unpadded) against each name alone in a [1, 16] row."""
   model = CharClassifier(num_classes=5, hidden=16, embed_dim=8, **kw)
@@ -111,8 +123,10 @@ def test_tutorial_cell_is_the_tutorials_math():
   h = np.zeros(6)
   for ch in "Abc":
     combined = np.concatenate([np.eye(57)[registry.NAME_LETTERS.index(ch)], h])
-    h, out = (combined @ p["i2h"]["kernel"] + p["i2h"]["bias"],
-              combined @ p["i2o"]["kernel"] + p["i2o"]["bias"])
+    h, out = (
+      combined @ p["i2h"]["kernel"] + p["i2h"]["bias"],
+      combined @ p["i2o"]["kernel"] + p["i2o"]["bias"],
+    )
   expected = out - np.log(np.exp(out).sum())
   np.testing.assert_allclose(model.apply(params, chars, length)[0], expected, atol=1e-5)
 
@@ -121,8 +135,9 @@ def test_balanced_sampler_draws_classes_uniformly_and_is_seeded():
   classes = np.repeat([0, 1, 2], [900, 90, 10])
   lengths = np.random.default_rng(0).integers(1, 20, len(classes))
   examples = [dict(x=np.ones(k, np.int32), label=y) for k, y in zip(lengths, classes)]
-  ds = BucketedDataset(examples, lengths, (8, 12, 20), 16, sampling="balanced",
-                       classes=classes, steps_per_epoch=200)
+  ds = BucketedDataset(
+    examples, lengths, (8, 12, 20), 16, sampling="balanced", classes=classes, steps_per_epoch=200
+  )
   batches = list(ds.batches(seed=3, epoch=0))
   assert len(batches) == ds.num_batches() == 200
   rows = np.concatenate([b["index"] for b in batches])
@@ -157,11 +172,18 @@ def run_dir(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("char_rnn")
   c = tiny_config(tmp)
   workdir = tmp / "run"
-  proc = cli("--config=configs/char_rnn.py", f"--workdir={workdir}",
-             f"--config.data.dir={c.data.dir}", f"--config.data.cache_dir={c.data.cache_dir}",
-             "--config.model.hidden=16", "--config.model.embed_dim=8",
-             "--config.model.num_layers=1", "--config.train.num_epochs=6",
-             "--config.train.batch_size=8", "--config.train.learning_rate=0.01")
+  proc = cli(
+    "--config=configs/char_rnn.py",
+    f"--workdir={workdir}",
+    f"--config.data.dir={c.data.dir}",
+    f"--config.data.cache_dir={c.data.cache_dir}",
+    "--config.model.hidden=16",
+    "--config.model.embed_dim=8",
+    "--config.model.num_layers=1",
+    "--config.train.num_epochs=6",
+    "--config.train.batch_size=8",
+    "--config.train.learning_rate=0.01",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "test: top-1" in proc.stderr and re.search(r"\d+ \d+% \(\d+m \d+s\) ", proc.stderr)
   shutil.rmtree(c.data.dir)  # evaluate and predict need only the run directory
@@ -169,15 +191,22 @@ def run_dir(tmp_path_factory):
 
 
 def test_training_reports_accuracies_and_writes_the_confusion_png(run_dir):
-  for name in ("config.json", "split.json", "params.txt", "metrics.jsonl", "loss.png",
-               "confusion_test.png"):
+  for name in (
+    "config.json",
+    "split.json",
+    "params.txt",
+    "metrics.jsonl",
+    "loss.png",
+    "confusion_test.png",
+  ):
     assert (run_dir / name).exists(), name
   test = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
   assert test["split"] == "test" and test["top1_accuracy"] >= 80.0
   assert test["top3_accuracy"] == 100.0  # three labels
   assert set(test["per_language_accuracy"]) == {"Polish", "Russian", "Spanish"}
-  assert test["macro_accuracy"] == pytest.approx(np.mean(list(
-      test["per_language_accuracy"].values())))
+  assert test["macro_accuracy"] == pytest.approx(
+    np.mean(list(test["per_language_accuracy"].values()))
+  )
   proc = cli("--mode=evaluate", f"--workdir={run_dir}")
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert f"top-1 {test['top1_accuracy']:.1f}%" in proc.stderr
@@ -189,16 +218,18 @@ def test_predict_prints_top3_with_log_probabilities(run_dir):
   lines = proc.stdout.splitlines()
   assert lines[0] == "> Kowalski" and lines[4] == "> Ibáñez  (as Ibanez)" and len(lines) == 8
   for block in (lines[1:4], lines[5:8]):
-    scores = [float(re.fullmatch(r"\((-?\d+\.\d\d)\) (Polish|Russian|Spanish)", x)[1])
-              for x in block]
+    scores = [
+      float(re.fullmatch(r"\((-?\d+\.\d\d)\) (Polish|Russian|Spanish)", x)[1]) for x in block
+    ]
     assert all(s <= 0 for s in scores) and scores == sorted(scores, reverse=True)
   assert lines[1].endswith("Polish") and lines[5].endswith("Spanish")
   assert "'日本' is empty after ascii folding" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_predict_with_only_empty_names_is_a_clear_error(run_dir):
-  assert_user_error(cli("--mode=predict", f"--workdir={run_dir}", "日本", "123"),
-                    "empty after ascii folding")
+  assert_user_error(
+    cli("--mode=predict", f"--workdir={run_dir}", "日本", "123"), "empty after ascii folding"
+  )
   proc = cli("--mode=predict", f"--workdir={run_dir}", stdin="Ivanov\n\n")
   assert proc.returncode == 0 and proc.stdout.startswith("> Ivanov\n"), proc.stderr[-2000:]
 

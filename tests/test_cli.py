@@ -9,17 +9,33 @@ import pytest
 
 from tests.conftest import ROOT
 
-TINY = ["--config.model.hid=32", "--config.model.enc_layers=1", "--config.model.dec_layers=1",
-        "--config.model.heads=4", "--config.model.ff=64", "--config.data.num_train=300",
-        "--config.data.num_valid=64", "--config.data.num_test=64", "--config.train.num_epochs=1",
-        "--config.train.batch_size=32", "--config.decode.max_len=20",
-        "--config.decode.eval_beam_sizes=(2,)"]
+TINY = [
+  "--config.model.hid=32",
+  "--config.model.enc_layers=1",
+  "--config.model.dec_layers=1",
+  "--config.model.heads=4",
+  "--config.model.ff=64",
+  "--config.data.num_train=300",
+  "--config.data.num_valid=64",
+  "--config.data.num_test=64",
+  "--config.train.num_epochs=1",
+  "--config.train.batch_size=32",
+  "--config.decode.max_len=20",
+  "--config.decode.eval_beam_sizes=(2,)",
+]
 
 
 def cli(*args, stdin=None, cwd=ROOT):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  return subprocess.run([sys.executable, "-m", "seq2seq_jax.main", *args], input=stdin,
-                        capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+  return subprocess.run(
+    [sys.executable, "-m", "seq2seq_jax.main", *args],
+    input=stdin,
+    capture_output=True,
+    text=True,
+    cwd=cwd,
+    env=env,
+    timeout=600,
+  )
 
 
 def assert_user_error(proc, *fragments):
@@ -41,8 +57,15 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_writes_a_self_explaining_workdir(run_dir):
-  for name in ("config.json", "vocab_src.json", "vocab_tgt.json", "params.txt", "metrics.jsonl",
-               "loss.png", "attention_test0.png"):
+  for name in (
+    "config.json",
+    "vocab_src.json",
+    "vocab_tgt.json",
+    "params.txt",
+    "metrics.jsonl",
+    "loss.png",
+    "attention_test0.png",
+  ):
     assert (run_dir / name).exists(), name
   assert (run_dir / "checkpoints" / "best").is_dir()
 
@@ -60,9 +83,14 @@ def test_translate_prints_nbest_with_scores(run_dir):
 
 
 def test_translate_stream_skips_empty_lines_and_reports_oov(run_dir):
-  proc = cli("--mode=translate", f"--workdir={run_dir}", "--config=configs/transformer.py",
-             "--config.decode.beam_size=2", "--config.decode.nbest=1",
-             stdin="twenty one\n\n   \nzebra one\n")
+  proc = cli(
+    "--mode=translate",
+    f"--workdir={run_dir}",
+    "--config=configs/transformer.py",
+    "--config.decode.beam_size=2",
+    "--config.decode.nbest=1",
+    stdin="twenty one\n\n   \nzebra one\n",
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.count("> ") == 2  # the two empty lines are skipped, the stream goes on
   assert "line 2: empty sentence skipped" in proc.stderr
@@ -82,8 +110,7 @@ def test_corrupt_checkpoint_is_reported(run_dir, tmp_path):
   for f in (broken / "checkpoints" / "best").rglob("*"):
     if f.is_file() and "state" in str(f) and f.stat().st_size > 0:
       f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
-  assert_user_error(cli("--mode=translate", f"--workdir={broken}", "one"),
-                    "corrupt or truncated")
+  assert_user_error(cli("--mode=translate", f"--workdir={broken}", "one"), "corrupt or truncated")
 
 
 def test_translate_without_checkpoint(tmp_path, run_dir):
@@ -92,21 +119,28 @@ def test_translate_without_checkpoint(tmp_path, run_dir):
   for name in ("config.json", "vocab_src.json", "vocab_tgt.json"):
     shutil.copy(run_dir / name, empty / name)
   assert_user_error(cli("--mode=translate", f"--workdir={empty}", "one"), "no best checkpoint")
-  assert_user_error(cli("--mode=translate", f"--workdir={tmp_path / 'nothing'}", "one"),
-                    "not a seq2seq_jax run")
+  assert_user_error(
+    cli("--mode=translate", f"--workdir={tmp_path / 'nothing'}", "one"), "not a seq2seq_jax run"
+  )
 
 
-@pytest.mark.parametrize("args,fragments", [
+@pytest.mark.parametrize(
+  "args,fragments",
+  [
     (["--config.train.nope=1"], ["unknown config key 'train.nope'", "batch_size"]),
     (["--config.train.batch_size=abc"], ["wrong type", "int"]),
     (["--config.data.name=wmt99"], ["unknown dataset 'wmt99'", "multi30k"]),
-    (["--config.data.name=multi30k", "--config.data.dir=/nonexistent/m30k"],
-     ["/nonexistent/m30k", "--config.data.dir"]),
+    (
+      ["--config.data.name=multi30k", "--config.data.dir=/nonexistent/m30k"],
+      ["/nonexistent/m30k", "--config.data.dir"],
+    ),
     (["--config.model.max_len=8"], ["model.max_len is 8", "raise model.max_len"]),
-])
+  ],
+)
 def test_bad_config_and_data_messages(args, fragments, tmp_path):
-  assert_user_error(cli("--config=configs/transformer.py", f"--workdir={tmp_path}", *args),
-                    *fragments)
+  assert_user_error(
+    cli("--config=configs/transformer.py", f"--workdir={tmp_path}", *args), *fragments
+  )
 
 
 def test_missing_config_file(tmp_path):
@@ -120,9 +154,13 @@ def test_malformed_and_empty_data_files(tmp_path):
     (data / f"{split}.de").write_text("ein hund .\nzwei katzen .\n")
     (data / f"{split}.en").write_text("a dog .\ntwo cats .\n")
   (data / "val.en").write_text("a dog .\n")  # one line short
-  args = ["--config=configs/transformer.py", f"--workdir={tmp_path / 'w'}",
-          "--config.data.name=multi30k", f"--config.data.dir={data}",
-          f"--config.data.cache_dir={tmp_path / 'cache'}"]
+  args = [
+    "--config=configs/transformer.py",
+    f"--workdir={tmp_path / 'w'}",
+    "--config.data.name=multi30k",
+    f"--config.data.dir={data}",
+    f"--config.data.cache_dir={tmp_path / 'cache'}",
+  ]
   assert_user_error(cli(*args), "val")
   (data / "val.en").write_text("")
   assert_user_error(cli(*args), "val.en")

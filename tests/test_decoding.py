@@ -52,8 +52,9 @@ def brute_force(table, max_len):
 
 def run(search, table, **kw):
   src = jnp.zeros((1, 2), jnp.int32)
-  return jax.device_get(search(MarkovToy(table), {}, src, jnp.array([2]), bos_id=BOS,
-                               eos_id=EOS, **kw))
+  return jax.device_get(
+    search(MarkovToy(table), {}, src, jnp.array([2]), bos_id=BOS, eos_id=EOS, **kw)
+  )
 
 
 def test_beam_search_finds_the_exact_nbest_when_the_beam_is_exhaustive():
@@ -91,7 +92,7 @@ def test_greedy_stops_and_pads_with_eos_and_counts_length():
   out = run(decoding.greedy_search, table, max_len=12)
   n = int(out["lengths"][0])
   toks = out["tokens"][0]
-  assert toks[n - 1] == EOS and (toks[n:] == EOS).all() and EOS not in toks[:n - 1]
+  assert toks[n - 1] == EOS and (toks[n:] == EOS).all() and EOS not in toks[: n - 1]
   t = np.asarray(table)
   prev, lp = BOS, 0.0
   for tok in toks[:n]:
@@ -113,8 +114,17 @@ def test_length_penalty_prefers_longer_hypotheses():
 
 
 def transformer_and_params():
-  cfg = TransformerConfig(src_vocab_size=11, tgt_vocab_size=13, hid=32, enc_layers=2,
-                          dec_layers=2, heads=4, ff=48, dropout=0.0, max_len=32)
+  cfg = TransformerConfig(
+    src_vocab_size=11,
+    tgt_vocab_size=13,
+    hid=32,
+    enc_layers=2,
+    dec_layers=2,
+    heads=4,
+    ff=48,
+    dropout=0.0,
+    max_len=32,
+  )
   model = Transformer(cfg)
   src = jnp.ones((1, 6), jnp.int32)
   params = jax.jit(model.init)(jax.random.PRNGKey(0), src, jnp.array([6]), src)
@@ -133,7 +143,7 @@ def test_transformer_greedy_equals_uncached_argmax_decoding():
     prefix = [BOS]
     for _ in range(8):
       padded = jnp.array([prefix + [PAD_ANY] * (9 - len(prefix))])
-      logits = full_pass(params, src[b:b + 1], src_len[b:b + 1], padded)
+      logits = full_pass(params, src[b : b + 1], src_len[b : b + 1], padded)
       prefix.append(int(jnp.argmax(logits[0, len(prefix) - 1])))
       if prefix[-1] == EOS:
         break
@@ -157,5 +167,6 @@ def test_transformer_beam_one_equals_greedy_and_beams_are_sorted():
 
 def test_first_argmax_equals_jnp_argmax_with_ties():
   x = jax.random.randint(jax.random.PRNGKey(0), (64, 300), 0, 5).astype(jnp.float32)  # many ties
-  np.testing.assert_array_equal(np.asarray(decoding.first_argmax(x)),
-                                np.asarray(jnp.argmax(x, axis=-1)))
+  np.testing.assert_array_equal(
+    np.asarray(decoding.first_argmax(x)), np.asarray(jnp.argmax(x, axis=-1))
+  )

@@ -26,16 +26,18 @@ def test_outputs_and_gradients_match_pytorch(case):
     assert diffs[mode].grads <= parity.GRAD_TOL, (mode, diffs[mode])
 
 
-@pytest.mark.parametrize("activation,expected", [("identity", [4.0, 12.0, 32.0]),
-                                                 ("tanh", [1.92806, 1.99845, 1.99998])])
+@pytest.mark.parametrize(
+  "activation,expected", [("identity", [4.0, 12.0, 32.0]), ("tanh", [1.92806, 1.99845, 1.99998])]
+)
 def test_srn_toy_values(activation, expected):
   """All weights 1, no bias, 2 hidden units summed; inputs [1,1], [1,1], [2,2]."""
   x = np.array([[[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]]], np.float32)
   cell = SRNCell(hidden=2, activation=activation)
   carry = cell.initial_carry(1)
   variables = cell.init(jax.random.key(0), carry, (x[:, 0], np.ones(1, bool)))
-  variables = jax.tree.map(lambda p: np.ones_like(p) if p.ndim == 2 else np.zeros_like(p),
-                           variables)
+  variables = jax.tree.map(
+    lambda p: np.ones_like(p) if p.ndim == 2 else np.zeros_like(p), variables
+  )
   ours = []
   for t in range(3):
     carry, y = cell.apply(variables, carry, (x[:, t], np.ones(1, bool)))
@@ -43,8 +45,13 @@ def test_srn_toy_values(activation, expected):
   np.testing.assert_allclose(ours, expected, rtol=1e-5)
   if activation == "tanh":
     ref = torch.nn.RNNCell(2, 2, bias=False)
-    ref.load_state_dict({k: torch.from_numpy(v) for k, v in
-                         export_state_dict(variables, RNN_LAYERS).items() if "weight" in k})
+    ref.load_state_dict(
+      {
+        k: torch.from_numpy(v)
+        for k, v in export_state_dict(variables, RNN_LAYERS).items()
+        if "weight" in k
+      }
+    )
     h, theirs = None, []
     with torch.no_grad():
       for t in range(3):

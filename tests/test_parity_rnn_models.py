@@ -23,12 +23,12 @@ from seq2seq_jax.interop import parity  # noqa: E402
 from seq2seq_jax.interop import torch_rnn_models as trm  # noqa: E402
 from seq2seq_jax.interop.__main__ import run as import_run  # noqa: E402
 from seq2seq_jax.interop.torch_import import (  # noqa: E402
-    CHAR_RNN,
-    abstract_variables,
-    export_state_dict,
-    import_state_dict,
-    join_state_dicts,
-    rnn_seq2seq_mapping,
+  CHAR_RNN,
+  abstract_variables,
+  export_state_dict,
+  import_state_dict,
+  join_state_dicts,
+  rnn_seq2seq_mapping,
 )
 from seq2seq_jax.models.classifier import CharClassifier  # noqa: E402
 from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq  # noqa: E402
@@ -57,8 +57,7 @@ def flax_translator(cfg, state_dict):
   model = RNNSeq2Seq(cfg)
   ones = np.ones((1, 4), np.int32)
   target = abstract_variables(model, ones, np.array([4], np.int32), ones)
-  return model, import_state_dict(state_dict, rnn_seq2seq_mapping(dataclasses.asdict(cfg)),
-                                  target)
+  return model, import_state_dict(state_dict, rnn_seq2seq_mapping(dataclasses.asdict(cfg)), target)
 
 
 def test_masked_attention_is_not_the_tutorials_function():
@@ -72,8 +71,9 @@ def test_masked_attention_is_not_the_tutorials_function():
   with torch.no_grad():
     theirs = ref(src, tgt_in)[0].numpy()
   for slots, close in (("all", True), ("source", False)):
-    model, variables = flax_translator(dataclasses.replace(cfg, fixed_slots=slots),
-                                       ref.state_dict())
+    model, variables = flax_translator(
+      dataclasses.replace(cfg, fixed_slots=slots), ref.state_dict()
+    )
     logits, _ = model.apply(variables, np.array([src]), np.array([4]), np.array([tgt_in]))
     diff = np.abs(np.asarray(jax.nn.log_softmax(logits))[0] - theirs).max()
     assert (diff < 1e-5) if close else (diff > 1e-3), (slots, diff)
@@ -99,9 +99,13 @@ def src_ids(words):
 def trained(tmp_path_factory):
   """The tutorial's encoder + attention decoder (hidden 32, max_length 10) trained a little
   with its own per-pair loop, saved as the tutorial user has it: two state_dicts."""
-  cfg = parity.tiny_rnn_seq2seq_config(src_vocab_size=len(SRC_TOKENS),
-                                       tgt_vocab_size=len(TGT_TOKENS), embed=32, hidden=32,
-                                       max_length=10)
+  cfg = parity.tiny_rnn_seq2seq_config(
+    src_vocab_size=len(SRC_TOKENS),
+    tgt_vocab_size=len(TGT_TOKENS),
+    embed=32,
+    hidden=32,
+    max_length=10,
+  )
   torch.manual_seed(0)
   model = trm.build_translator(cfg)
   optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -123,11 +127,19 @@ def greedy_both(cfg, ref, sentences, max_len=10):
   ids = [src_ids(s) for s in sentences]
   src = np.full((len(ids), 10), EOS, np.int32)  # padded past the longest, as a bucket does
   for row, i in enumerate(ids):
-    src[row, :len(i)] = i
-  out = jax.device_get(decoding.greedy_search(
-      RNNSeq2Seq(cfg), variables, src, np.array([len(i) for i in ids], np.int32),
-      max_len=max_len, bos_id=SOS, eos_id=EOS))
-  ours = [out["tokens"][b, :out["lengths"][b]].tolist() for b in range(len(ids))]
+    src[row, : len(i)] = i
+  out = jax.device_get(
+    decoding.greedy_search(
+      RNNSeq2Seq(cfg),
+      variables,
+      src,
+      np.array([len(i) for i in ids], np.int32),
+      max_len=max_len,
+      bos_id=SOS,
+      eos_id=EOS,
+    )
+  )
+  ours = [out["tokens"][b, : out["lengths"][b]].tolist() for b in range(len(ids))]
   return ours, [ref.greedy(i, SOS, EOS, max_len) for i in ids]
 
 
@@ -138,18 +150,23 @@ def test_imported_greedy_decodes_equal_pytorch_token_for_token(trained):
   assert sum(t[-1] == EOS for t in theirs) >= 8 and len({tuple(t) for t in theirs}) >= 8
 
 
-OTHER_TRANSLATORS = {"plain": dict(attention="none", dropout=0.0),
-                     "bigru": dict(bidirectional=True, attention="additive", bridge="tanh",
-                                   max_length=0),
-                     "lstm": dict(cell="lstm", attention="none", dropout=0.0)}
+OTHER_TRANSLATORS = {
+  "plain": dict(attention="none", dropout=0.0),
+  "bigru": dict(bidirectional=True, attention="additive", bridge="tanh", max_length=0),
+  "lstm": dict(cell="lstm", attention="none", dropout=0.0),
+}
 
 
 def random_translator(name: str):
   """-> (cfg, reference) of OTHER_TRANSLATORS[name] with random weights, scaled up so that
   the argmax varies from step to step."""
-  cfg = parity.tiny_rnn_seq2seq_config(src_vocab_size=len(SRC_TOKENS),
-                                       tgt_vocab_size=len(TGT_TOKENS), embed=16, hidden=16,
-                                       **OTHER_TRANSLATORS[name])
+  cfg = parity.tiny_rnn_seq2seq_config(
+    src_vocab_size=len(SRC_TOKENS),
+    tgt_vocab_size=len(TGT_TOKENS),
+    embed=16,
+    hidden=16,
+    **OTHER_TRANSLATORS[name],
+  )
   torch.manual_seed(1)
   ref = trm.build_translator(cfg).eval()
   with torch.no_grad():
@@ -167,6 +184,7 @@ def test_greedy_decodes_of_the_other_translators(name):
 
 
 # ---------------------------------------------------------------- beam search
+
 
 @pytest.fixture(scope="module", params=["trained", *OTHER_TRANSLATORS])
 def translator(request):
@@ -214,14 +232,25 @@ def test_reference_beam_search_equals_seq2seq_jax(translator, alpha):
   ids = [src_ids(s) for s, _ in reverse_pairs(np.random.default_rng(5), 8)]
   src = np.full((len(ids), 10), EOS, np.int32)
   for row, i in enumerate(ids):
-    src[row, :len(i)] = i
-  out = jax.device_get(decoding.beam_search(
-      RNNSeq2Seq(cfg), variables, src, np.array([len(i) for i in ids], np.int32), max_len=10,
-      bos_id=SOS, eos_id=EOS, beam_size=4, alpha=alpha))
+    src[row, : len(i)] = i
+  out = jax.device_get(
+    decoding.beam_search(
+      RNNSeq2Seq(cfg),
+      variables,
+      src,
+      np.array([len(i) for i in ids], np.int32),
+      max_len=10,
+      bos_id=SOS,
+      eos_id=EOS,
+      beam_size=4,
+      alpha=alpha,
+    )
+  )
   for b, i in enumerate(ids):
     theirs = ref.beam_search(i, SOS, EOS, 10, beam_size=4, alpha=alpha)
-    assert [out["tokens"][b, k, :out["lengths"][b, k]].tolist() for k in range(4)] == [
-        h[0] for h in theirs]
+    assert [out["tokens"][b, k, : out["lengths"][b, k]].tolist() for k in range(4)] == [
+      h[0] for h in theirs
+    ]
     np.testing.assert_allclose(out["logprob"][b], [h[1] for h in theirs], atol=1e-4)
     np.testing.assert_allclose(out["score"][b], [h[2] for h in theirs], atol=1e-4)
 
@@ -266,13 +295,15 @@ def check_init(ours: dict, theirs: dict, expected: dict) -> None:
     assert stats.kstest(a / 1.2, dist[kind][0], dist[kind][1]).pvalue < 1e-6, kind
 
 
-@pytest.mark.parametrize("switches", [dict(), dict(bidirectional=True, attention="additive",
-                                                   bridge="tanh", max_length=0)],
-                         ids=["tutorial_attention", "bigru"])
+@pytest.mark.parametrize(
+  "switches",
+  [dict(), dict(bidirectional=True, attention="additive", bridge="tanh", max_length=0)],
+  ids=["tutorial_attention", "bigru"],
+)
 def test_translator_initialisers_follow_pytorch(switches):
-  cfg = parity.tiny_rnn_seq2seq_config(**{**dict(src_vocab_size=40, tgt_vocab_size=30,
-                                                 embed=48, hidden=48, max_length=10),
-                                          **switches})
+  cfg = parity.tiny_rnn_seq2seq_config(
+    **{**dict(src_vocab_size=40, tgt_vocab_size=30, embed=48, hidden=48, max_length=10), **switches}
+  )
   torch.manual_seed(0)
   ref = trm.build_translator(cfg)
   ones = np.ones((1, 4), np.int32)
@@ -281,20 +312,26 @@ def test_translator_initialisers_follow_pytorch(switches):
   check_init(ours, {k: v.numpy() for k, v in ref.state_dict().items()}, expected_init(ref))
 
 
-@pytest.mark.parametrize("cell,switches", [("tutorial", dict()),
-                                           ("gru", dict(num_layers=2, bidirectional=True,
-                                                        input="embed"))],
-                         ids=["tutorial_cell", "bigru_embed"])
+@pytest.mark.parametrize(
+  "cell,switches",
+  [("tutorial", dict()), ("gru", dict(num_layers=2, bidirectional=True, input="embed"))],
+  ids=["tutorial_cell", "bigru_embed"],
+)
 def test_classifier_initialisers_follow_pytorch(cell, switches):
   kw = dict(num_classes=18, hidden=64, embed_dim=64, **switches)
   torch.manual_seed(0)
-  ref = trm.RNN(57, 64, 18, cell=cell, num_layers=kw.get("num_layers", 1),
-                bidirectional=kw.get("bidirectional", False),
-                embed_size=64 if kw.get("input") == "embed" else 0)
+  ref = trm.RNN(
+    57,
+    64,
+    18,
+    cell=cell,
+    num_layers=kw.get("num_layers", 1),
+    bidirectional=kw.get("bidirectional", False),
+    embed_size=64 if kw.get("input") == "embed" else 0,
+  )
   model = CharClassifier(cell=cell, **kw)
   chars = np.ones((1, 4), np.int32)
-  ours = export_state_dict(jax.jit(model.init)(jax.random.key(0), chars, np.array([4])),
-                           CHAR_RNN)
+  ours = export_state_dict(jax.jit(model.init)(jax.random.key(0), chars, np.array([4])), CHAR_RNN)
   check_init(ours, {k: v.numpy() for k, v in ref.state_dict().items()}, expected_init(ref))
 
 
@@ -307,8 +344,9 @@ def test_importer_joins_two_files_and_names_the_first_mismatch(trained, tmp_path
   assert joined.keys() == trained["model"].state_dict().keys()
   assert "encoder.gru.weight_ih_l0" in joined and "decoder.attn_combine.bias" in joined
   _, variables = flax_translator(cfg, joined)
-  np.testing.assert_array_equal(variables["params"]["attention"]["attn"]["kernel"],
-                                joined["decoder.attn.weight"].T)
+  np.testing.assert_array_equal(
+    variables["params"]["attention"]["attn"]["kernel"], joined["decoder.attn.weight"].T
+  )
 
   def error(state_dict, **changes):
     with pytest.raises(CheckpointError) as e:
@@ -317,9 +355,11 @@ def test_importer_joins_two_files_and_names_the_first_mismatch(trained, tmp_path
 
   missing = {k: v for k, v in joined.items() if k != "decoder.attn.bias"}
   assert "missing key 'decoder.attn.bias' (for Flax attention/attn/bias, shape (10))" in error(
-      missing)
-  assert ("wrong shape: 'decoder.attn.weight' has shape (10, 64), the model needs (12, 64)"
-          in error(joined, max_length=12))
+    missing
+  )
+  assert "wrong shape: 'decoder.attn.weight' has shape (10, 64), the model needs (12, 64)" in error(
+    joined, max_length=12
+  )
   msg = error(joined, cell="lstm")
   assert re.search(r"missing key '(en|de)coder\.lstm\.(weight|bias)_(ih|hh)_l0'", msg), msg
   assert "unexpected key 'encoder.gru.weight_ih_l0'" in msg
@@ -331,30 +371,46 @@ def test_importer_joins_two_files_and_names_the_first_mismatch(trained, tmp_path
 
 
 def run_module(module, *args):
-  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                        cwd=ROOT, timeout=600)
+  return subprocess.run(
+    [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=600
+  )
 
 
 def test_import_command_line_translator(trained, tmp_path):
   """The tutorial's two files + its vocabularies -> a work directory whose greedy
   --mode=translate lines are the tutorial's evaluate() outputs, token for token."""
   d, workdir, cfg = trained["dir"], tmp_path / "imported", trained["cfg"]
-  proc = run_module("seq2seq_jax.interop", "--config=configs/gru_attention.py",
-                    f"--config.model.embed={cfg.embed}", f"--config.model.hidden={cfg.hidden}",
-                    "--config.model.fixed_slots=all", f"--encoder_state_dict={d / 'encoder.pt'}",
-                    f"--decoder_state_dict={d / 'decoder.pt'}", f"--src_vocab={d / 'src.txt'}",
-                    f"--tgt_vocab={d / 'tgt.txt'}", f"--workdir={workdir}")
+  proc = run_module(
+    "seq2seq_jax.interop",
+    "--config=configs/gru_attention.py",
+    f"--config.model.embed={cfg.embed}",
+    f"--config.model.hidden={cfg.hidden}",
+    "--config.model.fixed_slots=all",
+    f"--encoder_state_dict={d / 'encoder.pt'}",
+    f"--decoder_state_dict={d / 'decoder.pt'}",
+    f"--src_vocab={d / 'src.txt'}",
+    f"--tgt_vocab={d / 'tgt.txt'}",
+    f"--workdir={workdir}",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "imported" in proc.stderr and "fixed_slots" not in proc.stderr
   sentences = [s for s, _ in reverse_pairs(np.random.default_rng(3), 6)]
-  proc = run_module("seq2seq_jax.main", "--mode=translate", f"--workdir={workdir}",
-                    "--config=configs/gru_attention.py", "--config.decode.beam_size=1",
-                    "--config.decode.nbest=1", *[" ".join(s) for s in sentences])
+  proc = run_module(
+    "seq2seq_jax.main",
+    "--mode=translate",
+    f"--workdir={workdir}",
+    "--config=configs/gru_attention.py",
+    "--config.decode.beam_size=1",
+    "--config.decode.nbest=1",
+    *[" ".join(s) for s in sentences],
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = proc.stdout.splitlines()
   assert lines[0::2] == [f"> {' '.join(s)}" for s in sentences]
-  theirs = [" ".join(TGT_TOKENS[i] for i in trained["model"].greedy(src_ids(s), SOS, EOS, 10)
-                     if i != EOS) for s in sentences]
+  theirs = [
+    " ".join(TGT_TOKENS[i] for i in trained["model"].greedy(src_ids(s), SOS, EOS, 10) if i != EOS)
+    for s in sentences
+  ]
   assert [line.split(" ", 2)[2] for line in lines[1::2]] == theirs
 
 
@@ -363,15 +419,24 @@ def test_import_translator_bad_inputs(trained, tmp_path):
   config = load_config("gru_attention")
   config.model.update(embed=32, hidden=32, fixed_slots="all")
   args = (str(d / "src.txt"), str(d / "tgt.txt"), {})
-  with pytest.raises(UserError, match="--encoder_state_dict and --decoder_state_dict go "
-                                      "together"):
+  with pytest.raises(UserError, match="--encoder_state_dict and --decoder_state_dict go together"):
     import_run(config, tmp_path / "w", None, *args, encoder_state_dict=str(d / "encoder.pt"))
   (tmp_path / "short.txt").write_text("\n".join(TGT_TOKENS[:-1]) + "\n")
   with pytest.raises(CheckpointError) as e:
-    import_run(config, tmp_path / "w", None, args[0], str(tmp_path / "short.txt"), {},
-               encoder_state_dict=str(d / "encoder.pt"), decoder_state_dict=str(d / "decoder.pt"))
-  assert ("wrong shape: 'decoder.embedding.weight' has shape (19, 32), the model needs (18, 32)"
-          in str(e.value)) and "The vocabulary files give 18 source and 18 target" in str(e.value)
+    import_run(
+      config,
+      tmp_path / "w",
+      None,
+      args[0],
+      str(tmp_path / "short.txt"),
+      {},
+      encoder_state_dict=str(d / "encoder.pt"),
+      decoder_state_dict=str(d / "decoder.pt"),
+    )
+  assert (
+    "wrong shape: 'decoder.embedding.weight' has shape (19, 32), the model needs (18, 32)"
+    in str(e.value)
+  ) and "The vocabulary files give 18 source and 18 target" in str(e.value)
   with pytest.raises(CheckpointError, match="missing key.*unexpected key .embedding.weight."):
     import_run(config, tmp_path / "w", str(d / "decoder.pt"), *args)  # one part only
   assert not (tmp_path / "w").exists()
@@ -402,10 +467,14 @@ def test_import_command_line_classifier(tmp_path):
   torch.save(ref.state_dict(), tmp_path / "char-rnn.pt")
   (tmp_path / "labels.txt").write_text("\n".join(labels) + "\n")
   workdir = tmp_path / "run"
-  common = ["--config=configs/char_rnn.py:tutorial", "--config.model.hidden=16",
-            f"--state_dict={tmp_path / 'char-rnn.pt'}"]
-  proc = run_module("seq2seq_jax.interop", *common, f"--labels={tmp_path / 'labels.txt'}",
-                    f"--workdir={workdir}")
+  common = [
+    "--config=configs/char_rnn.py:tutorial",
+    "--config.model.hidden=16",
+    f"--state_dict={tmp_path / 'char-rnn.pt'}",
+  ]
+  proc = run_module(
+    "seq2seq_jax.interop", *common, f"--labels={tmp_path / 'labels.txt'}", f"--workdir={workdir}"
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   names = ["Hinton", "Schmidhuber", "Nakamura", "Dostoevsky"]
   proc = run_module("seq2seq_jax.main", "--mode=predict", f"--workdir={workdir}", *names)
@@ -419,8 +488,12 @@ def test_import_command_line_classifier(tmp_path):
   assert "test: top-1" in proc.stderr
 
   (tmp_path / "17.txt").write_text("\n".join(labels[:-1]) + "\n")
-  proc = run_module("seq2seq_jax.interop", *common, f"--labels={tmp_path / '17.txt'}",
-                    f"--workdir={tmp_path / 'run17'}")
+  proc = run_module(
+    "seq2seq_jax.interop",
+    *common,
+    f"--labels={tmp_path / '17.txt'}",
+    f"--workdir={tmp_path / 'run17'}",
+  )
   assert proc.returncode == 2
   assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
   assert "wrong shape: 'i2o.weight' has shape (18, 73), the model needs (17, 73)" in proc.stderr
@@ -439,26 +512,26 @@ def test_import_classifier_bad_inputs(tmp_path):
   with pytest.raises(UserError, match="missing --labels"):
     import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {})
   with pytest.raises(UserError, match="takes --labels, not --src_vocab"):
-    import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), "s.txt", None, {},
-               labels=str(labels))
+    import_run(
+      config, tmp_path / "w", str(tmp_path / "sd.npz"), "s.txt", None, {}, labels=str(labels)
+    )
   labels.write_text("Arabic\nChinese\nArabic\n")
   with pytest.raises(DataError, match=r"labels.txt:3: label 'Arabic' repeats line 1"):
-    import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {},
-               labels=str(labels))
+    import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {}, labels=str(labels))
   if LANGUAGES:  # the names data is there: the labels must cover its languages
     labels.write_text("\n".join(["Klingon"] + LANGUAGES[1:]) + "\n")
     with pytest.raises(DataError, match=r"labels file lacks the dataset's label\(s\) Arabic"):
-      import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {},
-                 labels=str(labels))
+      import_run(
+        config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {}, labels=str(labels)
+      )
   np.savez(tmp_path / "gru.npz", **{k.replace("i2o", "h2o"): v for k, v in sd.items()})
   labels.write_text("\n".join(f"L{i}" for i in range(18)) + "\n")
   config.data.dir = str(tmp_path / "no_data")  # labels only: predict works, evaluate refuses
-  with pytest.raises(CheckpointError, match="missing key 'i2o.bias'.*unexpected key "
-                                            "'h2o.weight'"):
-    import_run(config, tmp_path / "w", str(tmp_path / "gru.npz"), None, None, {},
-               labels=str(labels))
-  import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {},
-             labels=str(labels))
+  with pytest.raises(CheckpointError, match="missing key 'i2o.bias'.*unexpected key 'h2o.weight'"):
+    import_run(
+      config, tmp_path / "w", str(tmp_path / "gru.npz"), None, None, {}, labels=str(labels)
+    )
+  import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {}, labels=str(labels))
   from seq2seq_jax import classification
 
   with pytest.raises(DataError, match="imported without its dataset"):

@@ -22,11 +22,11 @@ from seq2seq_jax.interop import torch_models as tm  # noqa: E402
 from seq2seq_jax.interop.__main__ import read_vocab_file  # noqa: E402
 from seq2seq_jax.interop.__main__ import run as import_run  # noqa: E402
 from seq2seq_jax.interop.torch_import import (  # noqa: E402
-    TRANSFORMER,
-    abstract_variables,
-    export_state_dict,
-    import_state_dict,
-    load_state_dict,
+  TRANSFORMER,
+  abstract_variables,
+  export_state_dict,
+  import_state_dict,
+  load_state_dict,
 )
 from seq2seq_jax.models.transformer import Transformer, TransformerConfig  # noqa: E402
 from tests.conftest import ROOT, load_config  # noqa: E402
@@ -38,9 +38,14 @@ SPECIALS = ["<unk>", "<pad>", "<sos>", "<eos>"]
 WORDS = list("abcdefghijklmnop")
 SRC_TOKENS = SPECIALS + WORDS
 TGT_TOKENS = SPECIALS + [w.upper() for w in WORDS] + ["X"]  # sizes differ: 20 and 21
-CLI_MODEL = ["--config.model.hid=32", "--config.model.enc_layers=2",
-             "--config.model.dec_layers=2", "--config.model.heads=4", "--config.model.ff=64",
-             "--config.model.max_len=32"]
+CLI_MODEL = [
+  "--config.model.hid=32",
+  "--config.model.enc_layers=2",
+  "--config.model.dec_layers=2",
+  "--config.model.heads=4",
+  "--config.model.ff=64",
+  "--config.model.max_len=32",
+]
 
 
 def reverse_pairs(rng, n):
@@ -58,7 +63,8 @@ def src_ids(words):
 
 def torch_batch(pairs):
   rows = lambda seqs: torch.nn.utils.rnn.pad_sequence(
-      [torch.tensor(s) for s in seqs], batch_first=True, padding_value=PAD)
+    [torch.tensor(s) for s in seqs], batch_first=True, padding_value=PAD
+  )
   tgt = [[BOS] + [TGT_TOKENS.index(w) for w in t] + [EOS] for _, t in pairs]
   return rows([src_ids(s) for s, _ in pairs]), rows(tgt)
 
@@ -67,16 +73,30 @@ def torch_batch(pairs):
 def trained(tmp_path_factory):
   """A small tutorial transformer trained 200 steps with the tutorial's loop, saved as a
   user would: the state_dict .pt and the vocabularies one token a line."""
-  cfg = TransformerConfig(len(SRC_TOKENS), len(TGT_TOKENS), hid=32, enc_layers=2, dec_layers=2,
-                          heads=4, ff=64, dropout=0.1, max_len=32)
+  cfg = TransformerConfig(
+    len(SRC_TOKENS),
+    len(TGT_TOKENS),
+    hid=32,
+    enc_layers=2,
+    dec_layers=2,
+    heads=4,
+    ff=64,
+    dropout=0.1,
+    max_len=32,
+  )
   torch.manual_seed(0)
   model = tm.build_transformer(cfg, PAD, PAD)
   optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
   criterion = torch.nn.CrossEntropyLoss(ignore_index=PAD)
   rng = np.random.default_rng(0)
   for _ in range(4):
-    tm.train_epoch(model, [torch_batch(reverse_pairs(rng, 32)) for _ in range(50)], optimizer,
-                   criterion, clip=1.0)
+    tm.train_epoch(
+      model,
+      [torch_batch(reverse_pairs(rng, 32)) for _ in range(50)],
+      optimizer,
+      criterion,
+      clip=1.0,
+    )
   model.eval()
   d = tmp_path_factory.mktemp("torch_run")
   torch.save(model.state_dict(), d / "model.pt")
@@ -107,11 +127,9 @@ def test_outputs_and_gradients_match_pytorch(case):
 def test_parity_check_sees_a_wrong_model(trained):
   """Same weights into a Flax model with 2 heads instead of 4: logits must differ."""
   cfg = trained["cfg"]
-  model, variables = flax_import(dataclasses.replace(cfg, heads=2),
-                                 trained["model"].state_dict())
+  model, variables = flax_import(dataclasses.replace(cfg, heads=2), trained["model"].state_dict())
   src, tgt = torch_batch(reverse_pairs(np.random.default_rng(3), 4))
-  ours, _ = model.apply(variables, src.numpy(), (src != PAD).sum(1).numpy(),
-                        tgt[:, :-1].numpy())
+  ours, _ = model.apply(variables, src.numpy(), (src != PAD).sum(1).numpy(), tgt[:, :-1].numpy())
   with torch.no_grad():
     theirs, _ = trained["model"](src, tgt[:, :-1])
   assert np.max(np.abs(np.asarray(ours)[:, 0] - theirs.numpy()[:, 0])) > 1e-2
@@ -126,11 +144,19 @@ def test_imported_greedy_decodes_equal_pytorch_token_for_token(trained):
   ids = [src_ids(s) for s in sentences]
   src = np.full((len(ids), 12), PAD, np.int32)  # padded past the longest, as a bucket does
   for row, i in enumerate(ids):
-    src[row, :len(i)] = i
-  out = jax.device_get(decoding.greedy_search(
-      model, variables, src, np.array([len(i) for i in ids], np.int32), max_len=20,
-      bos_id=BOS, eos_id=EOS))
-  ours = [out["tokens"][b, :out["lengths"][b]].tolist() for b in range(len(ids))]
+    src[row, : len(i)] = i
+  out = jax.device_get(
+    decoding.greedy_search(
+      model,
+      variables,
+      src,
+      np.array([len(i) for i in ids], np.int32),
+      max_len=20,
+      bos_id=BOS,
+      eos_id=EOS,
+    )
+  )
+  ours = [out["tokens"][b, : out["lengths"][b]].tolist() for b in range(len(ids))]
   theirs = [tm.translate_sentence(trained["model"], i, BOS, EOS, max_len=20) for i in ids]
   assert ours == theirs
   assert all(t[-1] == EOS for t in theirs) and len({tuple(t) for t in theirs}) >= 8
@@ -153,8 +179,9 @@ def test_reference_beam_search_scores_its_hypotheses_by_the_model(trained):
   ref = trained["model"]
   for words, _ in reverse_pairs(np.random.default_rng(4), 8):
     i = src_ids(words)
-    assert (tm.beam_search(ref, i, BOS, -1, beam_size=1, max_len=8)[0][0]
-            == tm.translate_sentence(ref, i, BOS, -1, max_len=8))
+    assert tm.beam_search(ref, i, BOS, -1, beam_size=1, max_len=8)[0][0] == tm.translate_sentence(
+      ref, i, BOS, -1, max_len=8
+    )
     hyps = tm.beam_search(ref, i, BOS, EOS, beam_size=4, max_len=20)
     assert len(hyps) == 4 and len({tuple(h[0]) for h in hyps}) == 4
     assert all(h[0][-1] == EOS for h in hyps)
@@ -177,14 +204,25 @@ def test_reference_beam_search_equals_seq2seq_jax(trained, alpha):
   ids = [src_ids(s) for s, _ in reverse_pairs(np.random.default_rng(5), 8)]
   src = np.full((len(ids), 12), PAD, np.int32)
   for row, i in enumerate(ids):
-    src[row, :len(i)] = i
-  out = jax.device_get(decoding.beam_search(
-      model, variables, src, np.array([len(i) for i in ids], np.int32), max_len=12,
-      bos_id=BOS, eos_id=EOS, beam_size=4, alpha=alpha))
+    src[row, : len(i)] = i
+  out = jax.device_get(
+    decoding.beam_search(
+      model,
+      variables,
+      src,
+      np.array([len(i) for i in ids], np.int32),
+      max_len=12,
+      bos_id=BOS,
+      eos_id=EOS,
+      beam_size=4,
+      alpha=alpha,
+    )
+  )
   for b, i in enumerate(ids):
     theirs = tm.beam_search(ref, i, BOS, EOS, beam_size=4, max_len=12, alpha=alpha)
-    assert [out["tokens"][b, k, :out["lengths"][b, k]].tolist() for k in range(4)] == [
-        h[0] for h in theirs]
+    assert [out["tokens"][b, k, : out["lengths"][b, k]].tolist() for k in range(4)] == [
+      h[0] for h in theirs
+    ]
     np.testing.assert_allclose(out["logprob"][b], [h[1] for h in theirs], atol=1e-4)
     np.testing.assert_allclose(out["score"][b], [h[2] for h in theirs], atol=1e-4)
 
@@ -210,15 +248,17 @@ def expected_init(module: torch.nn.Module) -> dict[str, tuple[str, float]]:
 
 
 def test_initialisers_follow_the_pytorch_distributions():
-  cfg = TransformerConfig(50, 40, hid=128, enc_layers=1, dec_layers=1, heads=4, ff=256,
-                          max_len=32)  # one layer each: fewer ops to compile, as many samples
+  cfg = TransformerConfig(
+    50, 40, hid=128, enc_layers=1, dec_layers=1, heads=4, ff=256, max_len=32
+  )  # one layer each: fewer ops to compile, as many samples
   torch.manual_seed(0)
   ref = tm.build_transformer(cfg, PAD, PAD)
   theirs = {k: v.numpy() for k, v in ref.state_dict().items()}
   model = Transformer(cfg)
   ones = np.ones((1, 4), np.int32)
-  ours = export_state_dict(jax.jit(model.init)(jax.random.key(0), ones, np.array([4]), ones),
-                           TRANSFORMER)
+  ours = export_state_dict(
+    jax.jit(model.init)(jax.random.key(0), ones, np.array([4]), ones), TRANSFORMER
+  )
   expected = expected_init(ref)
   assert ours.keys() == theirs.keys() == expected.keys()
 
@@ -259,8 +299,10 @@ def test_import_round_trips_every_layout(trained, tmp_path):
   for k, v in export_state_dict(variables, TRANSFORMER).items():
     np.testing.assert_array_equal(v, sd[k])
   np.savez(tmp_path / "sd.npz", **sd)
-  torch.save({"model_state_dict": {f"module.{k}": v for k, v in
-                                   trained["model"].state_dict().items()}}, tmp_path / "ddp.pt")
+  torch.save(
+    {"model_state_dict": {f"module.{k}": v for k, v in trained["model"].state_dict().items()}},
+    tmp_path / "ddp.pt",
+  )
   for source in (trained["dir"] / "model.pt", tmp_path / "sd.npz", tmp_path / "ddp.pt"):
     assert load_state_dict(source).keys() == sd.keys()
 
@@ -275,7 +317,8 @@ def test_importer_names_the_first_mismatch(trained, tmp_path):
 
   missing = {k: v for k, v in sd.items() if k != "decoder.fc_out.bias"}
   assert "missing key 'decoder.fc_out.bias' (for Flax decoder/fc_out/bias, shape (21))" in error(
-      missing)
+    missing
+  )
   extra = dict(sd, **{"decoder.extra.weight": torch.zeros(2)})
   msg = error(extra)
   assert "unexpected key 'decoder.extra.weight'" in msg and "missing" not in msg
@@ -283,9 +326,11 @@ def test_importer_names_the_first_mismatch(trained, tmp_path):
   msg = error(renamed)
   assert "missing key 'decoder.fc_out." in msg and "unexpected key 'decoder.out." in msg
   msg = error(sd, ff=48)
-  assert ("wrong shape: 'encoder.layers.0.positionwise_feedforward.fc_1.weight' has shape "
-          "(64, 32), the model needs (48, 32) (Flax encoder/layers_0/positionwise_feedforward/"
-          "fc_1/kernel) (and 11 more)") in msg
+  assert (
+    "wrong shape: 'encoder.layers.0.positionwise_feedforward.fc_1.weight' has shape "
+    "(64, 32), the model needs (48, 32) (Flax encoder/layers_0/positionwise_feedforward/"
+    "fc_1/kernel) (and 11 more)"
+  ) in msg
   msg = error(sd, shared_layer_norm=False)
   assert re.search(r"missing key '(en|de)coder\.layers\.0\.\w+_layer_norm\.(weight|bias)'", msg)
   assert "unexpected key 'encoder.layers.0.layer_norm.weight'" in msg
@@ -320,17 +365,19 @@ def test_the_package_works_without_torch(tmp_path):
   np.savez(tmp_path / "sd.npz", w=np.ones(2, np.float32))
   (tmp_path / "sd.pt").write_bytes(b"")
   code = (
-      "import sys; sys.modules['torch'] = None\n"
-      "import seq2seq_jax.interop, seq2seq_jax.interop.__main__, seq2seq_jax.translation\n"
-      "from seq2seq_jax.interop.torch_import import load_state_dict\n"
-      "from seq2seq_jax.errors import UserError\n"
-      f"assert list(load_state_dict({str(tmp_path / 'sd.npz')!r})) == ['w']\n"
-      "try:\n"
-      f"  load_state_dict({str(tmp_path / 'sd.pt')!r})\n"
-      "except UserError as e:\n"
-      "  print(e)\n")
-  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                        timeout=300)
+    "import sys; sys.modules['torch'] = None\n"
+    "import seq2seq_jax.interop, seq2seq_jax.interop.__main__, seq2seq_jax.translation\n"
+    "from seq2seq_jax.interop.torch_import import load_state_dict\n"
+    "from seq2seq_jax.errors import UserError\n"
+    f"assert list(load_state_dict({str(tmp_path / 'sd.npz')!r})) == ['w']\n"
+    "try:\n"
+    f"  load_state_dict({str(tmp_path / 'sd.pt')!r})\n"
+    "except UserError as e:\n"
+    "  print(e)\n"
+  )
+  proc = subprocess.run(
+    [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "needs PyTorch: `pip install torch==2.13.0`" in proc.stdout
 
@@ -339,34 +386,53 @@ def test_the_package_works_without_torch(tmp_path):
 
 
 def run_module(module, *args):
-  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                        cwd=ROOT, timeout=600)
+  return subprocess.run(
+    [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=600
+  )
 
 
 def test_import_command_line_end_to_end(trained, tmp_path):
   """.pt + vocabulary files -> a work directory whose --mode=translate greedy lines are the
   PyTorch model's translate_sentence outputs, token for token."""
   d, workdir = trained["dir"], tmp_path / "imported"
-  proc = run_module("seq2seq_jax.interop", "--config=configs/transformer.py", *CLI_MODEL,
-                    f"--state_dict={d / 'model.pt'}", f"--src_vocab={d / 'src.txt'}",
-                    f"--tgt_vocab={d / 'tgt.txt'}", f"--workdir={workdir}")
+  proc = run_module(
+    "seq2seq_jax.interop",
+    "--config=configs/transformer.py",
+    *CLI_MODEL,
+    f"--state_dict={d / 'model.pt'}",
+    f"--src_vocab={d / 'src.txt'}",
+    f"--tgt_vocab={d / 'tgt.txt'}",
+    f"--workdir={workdir}",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert f"imported {tm.count_parameters(trained['model']):,} parameters" in proc.stderr
   for name in ("config.json", "vocab_src.json", "vocab_tgt.json", "params.txt"):
     assert (workdir / name).exists(), name
 
   sentences = [s for s, _ in reverse_pairs(np.random.default_rng(2), 8)]
-  proc = run_module("seq2seq_jax.main", "--mode=translate", f"--workdir={workdir}",
-                    "--config=configs/transformer.py", "--config.decode.beam_size=1",
-                    "--config.decode.nbest=1", "--config.decode.max_len=20",
-                    *[" ".join(s) for s in sentences])
+  proc = run_module(
+    "seq2seq_jax.main",
+    "--mode=translate",
+    f"--workdir={workdir}",
+    "--config=configs/transformer.py",
+    "--config.decode.beam_size=1",
+    "--config.decode.nbest=1",
+    "--config.decode.max_len=20",
+    *[" ".join(s) for s in sentences],
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = proc.stdout.splitlines()
   assert lines[0::2] == [f"> {' '.join(s)}" for s in sentences]
   ours = [line.split(" ", 2)[2] for line in lines[1::2]]
   assert all(line.startswith("0 -") for line in lines[1::2])
-  theirs = [" ".join(TGT_TOKENS[i] for i in tm.translate_sentence(
-      trained["model"], src_ids(s), BOS, EOS, max_len=20) if i != EOS) for s in sentences]
+  theirs = [
+    " ".join(
+      TGT_TOKENS[i]
+      for i in tm.translate_sentence(trained["model"], src_ids(s), BOS, EOS, max_len=20)
+      if i != EOS
+    )
+    for s in sentences
+  ]
   assert ours == theirs
 
 
@@ -376,10 +442,17 @@ def test_import_names_a_vocabulary_that_does_not_fit(trained, tmp_path):
   config = load_config("transformer")
   config.model.update(hid=32, enc_layers=2, dec_layers=2, heads=4, ff=64, max_len=32)
   with pytest.raises(CheckpointError) as e:
-    import_run(config, tmp_path / "w", str(d / "model.pt"), str(d / "src.txt"),
-               str(tmp_path / "short.txt"), {})
-  assert ("wrong shape: 'decoder.tok_embedding.weight' has shape (21, 32), the model needs "
-          "(20, 32)") in str(e.value)
+    import_run(
+      config,
+      tmp_path / "w",
+      str(d / "model.pt"),
+      str(d / "src.txt"),
+      str(tmp_path / "short.txt"),
+      {},
+    )
+  assert (
+    "wrong shape: 'decoder.tok_embedding.weight' has shape (21, 32), the model needs (20, 32)"
+  ) in str(e.value)
   assert "The vocabulary files give 20 source and 20 target tokens." in str(e.value)
   assert not (tmp_path / "w").exists()
 

@@ -45,12 +45,21 @@ def test_row_ranges_concatenate_to_the_global_batches(sampling, hosts):
   """Each of `hosts` processes collates its rows [lo, hi): together, the global batches."""
   ds = make()
   if sampling == "balanced":
-    ds = BucketedDataset(ds.examples, ds.lengths, ds.edges, ds.batch_size, ds.pad_values,
-                         sampling="balanced", classes=np.arange(50) % 3, steps_per_epoch=10)
+    ds = BucketedDataset(
+      ds.examples,
+      ds.lengths,
+      ds.edges,
+      ds.batch_size,
+      ds.pad_values,
+      sampling="balanced",
+      classes=np.arange(50) % 3,
+      steps_per_epoch=10,
+    )
   full = list(ds.batches(seed=3, epoch=1, start=1))
   per = ds.batch_size // hosts
-  parts = [list(ds.batches(seed=3, epoch=1, start=1, rows=(h * per, (h + 1) * per)))
-           for h in range(hosts)]
+  parts = [
+    list(ds.batches(seed=3, epoch=1, start=1, rows=(h * per, (h + 1) * per))) for h in range(hosts)
+  ]
   assert all(len(p) == len(full) for p in parts)
   for step, batch in enumerate(full):
     local = [p[step] for p in parts]

@@ -9,15 +9,18 @@ import pytest
 from seq2seq_jax.models.rnn import RNN
 
 INPUTS = np.array([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]], np.float32)  # 3 steps, 2 features
-HAND = {"identity": [4.0, 12.0, 32.0],
-        "tanh": [1.9280551601516338, 1.9984510891336251, 1.9999753470497836]}
+HAND = {
+  "identity": [4.0, 12.0, 32.0],
+  "tanh": [1.9280551601516338, 1.9984510891336251, 1.9999753470497836],
+}
 
 
 def all_ones(params):
   """Every weight 1, every bias 0 (the homework's SRN)."""
   return jax.tree_util.tree_map_with_path(
-      lambda path, x: jnp.zeros_like(x) if "bias" in jax.tree_util.keystr(path)
-      else jnp.ones_like(x), params)
+    lambda path, x: jnp.zeros_like(x) if "bias" in jax.tree_util.keystr(path) else jnp.ones_like(x),
+    params,
+  )
 
 
 def readout(h):
@@ -31,8 +34,9 @@ def test_srn_sequence_layer_reproduces_the_hand_values(activation):
   x, mask = jnp.asarray(INPUTS[None]), jnp.ones((1, 3), bool)
   params = all_ones(rnn.init(jax.random.PRNGKey(0), x, mask))
   y, finals = rnn.apply(params, x, mask)
-  np.testing.assert_allclose(readout(y[0]), np.repeat(np.array(HAND[activation])[:, None], 2, 1),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    readout(y[0]), np.repeat(np.array(HAND[activation])[:, None], 2, 1), rtol=1e-6
+  )
   np.testing.assert_allclose(np.asarray(finals[0][0]), np.asarray(y[0, -1]))
 
 
@@ -60,7 +64,7 @@ def test_padded_batch_gives_exactly_each_examples_own_result(kind):
   apply = jax.jit(rnn.apply)
   y, finals = apply(params, x, mask)
   for b, n in enumerate(lengths):
-    y1, finals1 = apply(params, x[b:b + 1, :n], jnp.ones((1, n), bool))
+    y1, finals1 = apply(params, x[b : b + 1, :n], jnp.ones((1, n), bool))
     np.testing.assert_allclose(np.asarray(y[b, :n]), np.asarray(y1[0]), atol=1e-6)
     assert (np.asarray(y[b, n:]) == 0).all()  # no output on padding
     for f, f1 in zip(jax.tree.leaves(finals), jax.tree.leaves(finals1)):

@@ -19,12 +19,13 @@ SRC_LEN = jnp.array([6, 3, 2])
 TGT = jnp.array([[0, 4, 5, 6, 7], [0, 7, 8, 2, 1], [0, 3, 1, 1, 1]], jnp.int32)
 
 VARIANTS = {
-    "tutorial": dict(attention="fixed", max_length=6),
-    "plain": dict(attention="none", dropout=0.0),
-    "bahdanau": dict(attention="additive", bidirectional=True, bridge="tanh"),
-    "luong_dot_lstm": dict(attention="dot", cell="lstm"),
-    "luong_general_2x2": dict(attention="general", bidirectional=True, enc_layers=2,
-                              dec_layers=2, bridge="zeros"),
+  "tutorial": dict(attention="fixed", max_length=6),
+  "plain": dict(attention="none", dropout=0.0),
+  "bahdanau": dict(attention="additive", bidirectional=True, bridge="tanh"),
+  "luong_dot_lstm": dict(attention="dot", cell="lstm"),
+  "luong_general_2x2": dict(
+    attention="general", bidirectional=True, enc_layers=2, dec_layers=2, bridge="zeros"
+  ),
 }
 
 
@@ -52,7 +53,7 @@ def test_padded_batch_gives_each_examples_own_logits_and_masked_attention(name):
   apply = jax.jit(model.apply)
   logits, attn = apply(params, SRC, SRC_LEN, TGT)
   for b, n in enumerate(np.asarray(SRC_LEN)):
-    alone, alone_attn = apply(params, SRC[b:b + 1, :n], SRC_LEN[b:b + 1], TGT[b:b + 1])
+    alone, alone_attn = apply(params, SRC[b : b + 1, :n], SRC_LEN[b : b + 1], TGT[b : b + 1])
     np.testing.assert_allclose(np.asarray(logits[b]), np.asarray(alone[0]), atol=1e-5)
     np.testing.assert_allclose(np.asarray(attn[b, :, :n]), np.asarray(alone_attn[0]), atol=1e-6)
     assert (np.asarray(attn[b, :, n:]) == 0).all()
@@ -76,10 +77,12 @@ def test_teacher_forcing_coins():
     tokens = jnp.argmax(step_logits, -1)
   # One coin per sequence: each row is wholly teacher-forced or wholly free-running.
   rows = {"forced": 0, "free": 0}
-  mixed_model = RNNSeq2Seq(RNNSeq2SeqConfig(11, 13, embed=8, hidden=16, teacher_forcing=0.5,
-                                            coin="sequence", **kw))
-  mixed_apply = jax.jit(lambda rng: mixed_model.apply(params, SRC, SRC_LEN, TGT, True,
-                                                      rngs={"dropout": rng})[0])
+  mixed_model = RNNSeq2Seq(
+    RNNSeq2SeqConfig(11, 13, embed=8, hidden=16, teacher_forcing=0.5, coin="sequence", **kw)
+  )
+  mixed_apply = jax.jit(
+    lambda rng: mixed_model.apply(params, SRC, SRC_LEN, TGT, True, rngs={"dropout": rng})[0]
+  )
   for seed in range(6):
     mixed = mixed_apply(jax.random.PRNGKey(seed))
     for b in range(3):
@@ -91,8 +94,9 @@ def test_teacher_forcing_coins():
 
 
 def test_scheduled_sampling_decays_towards_the_floor():
-  make = lambda schedule: RNNSeq2Seq(RNNSeq2SeqConfig(
-      11, 13, teacher_forcing=0.25, schedule=schedule, schedule_steps=100.0))
+  make = lambda schedule: RNNSeq2Seq(
+    RNNSeq2SeqConfig(11, 13, teacher_forcing=0.25, schedule=schedule, schedule_steps=100.0)
+  )
   p = lambda schedule, step: float(make(schedule).teacher_forcing_prob(jnp.float32(step)))
   assert p("constant", 1000) == 0.25
   assert p("linear", 0) == 1.0 and p("linear", 50) == 0.5 and p("linear", 1000) == 0.25
@@ -106,8 +110,9 @@ def test_beam_search_scores_are_the_models_teacher_forced_scores(name):
   """Beam hypotheses (cache rows gathered across beams) rescored by __call__."""
   model, params = model_and_params(**VARIANTS[name])
   k, max_len = 3, 7
-  out = decoding.beam_search(model, params, SRC, SRC_LEN, beam_size=k, max_len=max_len,
-                             bos_id=BOS, eos_id=EOS)
+  out = decoding.beam_search(
+    model, params, SRC, SRC_LEN, beam_size=k, max_len=max_len, bos_id=BOS, eos_id=EOS
+  )
   tokens = np.asarray(out["tokens"]).reshape(-1, max_len)  # [B*K, L]
   tgt_in = np.concatenate([np.full((len(tokens), 1), BOS), tokens[:, :-1]], axis=1)
   logits, _ = model.apply(params, jnp.repeat(SRC, k, 0), jnp.repeat(SRC_LEN, k, 0), tgt_in)
@@ -138,8 +143,9 @@ def test_loss_reductions_token_mean_and_per_sequence_sum():
   tgt_len = jnp.array([5, 2, 0])  # the last row is batch padding
   batch = dict(src=SRC, src_len=SRC_LEN, tgt_in=TGT, tgt_out=jnp.roll(TGT, -1, 1), tgt_len=tgt_len)
   logits, _ = model.apply(params, SRC, SRC_LEN, TGT)
-  nll = -np.take_along_axis(np.asarray(jax.nn.log_softmax(logits)),
-                            np.asarray(batch["tgt_out"])[..., None], -1)[..., 0]
+  nll = -np.take_along_axis(
+    np.asarray(jax.nn.log_softmax(logits)), np.asarray(batch["tgt_out"])[..., None], -1
+  )[..., 0]
   total = nll[0, :5].sum() + nll[1, :2].sum()
   rng = jax.random.PRNGKey(0)
   token, _ = translation.make_loss_fn(model, 0.0, "token")(params, batch, rng, False)

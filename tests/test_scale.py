@@ -27,13 +27,14 @@ def one_step(task, config, batch, **kw):
   return before, state, jax.tree.map(np.asarray, sums)
 
 
-@pytest.mark.parametrize("optimizer,reduction", [("sgd", "token"), ("adam", "token"),
-                                                 ("sgd", "sequence")])
-def test_accumulated_step_equals_one_full_batch_step(tiny_config, tmp_path, optimizer,
-                                                     reduction):
+@pytest.mark.parametrize(
+  "optimizer,reduction", [("sgd", "token"), ("adam", "token"), ("sgd", "sequence")]
+)
+def test_accumulated_step_equals_one_full_batch_step(tiny_config, tmp_path, optimizer, reduction):
   lr = 0.1 if optimizer == "sgd" else 3e-3
-  task, batch = setup(tiny_config, tmp_path, optimizer=optimizer, learning_rate=lr,
-                      loss_reduction=reduction)
+  task, batch = setup(
+    tiny_config, tmp_path, optimizer=optimizer, learning_rate=lr, loss_reduction=reduction
+  )
   # micro-batch k takes rows k, k+4, ...: their target token counts must differ, or a
   # plain mean of micro-batch means would pass too
   tokens = batch["tgt_len"].reshape(-1, ACCUM).sum(0)
@@ -45,8 +46,9 @@ def test_accumulated_step_equals_one_full_batch_step(tiny_config, tmp_path, opti
   for k in full_sums:
     np.testing.assert_allclose(accum_sums[k], full_sums[k], rtol=1e-5)
   if optimizer == "sgd":
-    for b, x, y in zip(jax.tree.leaves(before), jax.tree.leaves(full.params),
-                       jax.tree.leaves(accum.params)):
+    for b, x, y in zip(
+      jax.tree.leaves(before), jax.tree.leaves(full.params), jax.tree.leaves(accum.params)
+    ):
       full_update, accum_update = np.asarray(x) - b, np.asarray(y) - b
       # 1e-5 of the leaf's largest update (only summation order differs), plus 2 ulps of
       # its largest param (the rounding of param - update itself)
@@ -57,31 +59,40 @@ def test_accumulated_step_equals_one_full_batch_step(tiny_config, tmp_path, opti
     # lr * g / (|g| + eps) turns summation-order noise in gradients that are ~0 (e.g. the
     # attention key bias's, zero in exact arithmetic) into steps of a sizeable share of lr,
     # so the params are compared where |g| > 1e-6 (100 eps), to 1e-5 lr plus 2 ulps.
-    adam = lambda s: next(x for x in jax.tree.leaves(
-        s, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
-        if isinstance(x, optax.ScaleByAdamState))
+    adam = lambda s: next(
+      x
+      for x in jax.tree.leaves(s, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+      if isinstance(x, optax.ScaleByAdamState)
+    )
     fa, aa = adam(full.opt_state), adam(accum.opt_state)
     for name in ("mu", "nu"):
       fs, as_ = jax.tree.leaves(getattr(fa, name)), jax.tree.leaves(getattr(aa, name))
       top = max(float(np.abs(x).max()) for x in fs)
       for x, y in zip(fs, as_):
         np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=0, atol=1e-5 * top)
-    for b, x, y, mu in zip(jax.tree.leaves(before), jax.tree.leaves(full.params),
-                           jax.tree.leaves(accum.params), jax.tree.leaves(fa.mu)):
+    for b, x, y, mu in zip(
+      jax.tree.leaves(before),
+      jax.tree.leaves(full.params),
+      jax.tree.leaves(accum.params),
+      jax.tree.leaves(fa.mu),
+    ):
       clear = np.abs(np.asarray(mu)) / 0.1 > 1e-6  # mu = (1 - b1) g after one step
       tol = 1e-5 * lr + 2 * np.spacing(np.abs(b).max())
       np.testing.assert_allclose(np.asarray(y)[clear], np.asarray(x)[clear], rtol=0, atol=tol)
 
   # The test can see a wrong weighting: the plain mean of the micro-batches' gradients
   # misses the full batch's gradient by far more than the tolerance above.
-  grad = jax.jit(jax.grad(lambda p, b: task.loss_fn(p, {**b, "step": 0}, jax.random.PRNGKey(0),
-                                                     True)[0]))
+  grad = jax.jit(
+    jax.grad(lambda p, b: task.loss_fn(p, {**b, "step": 0}, jax.random.PRNGKey(0), True)[0])
+  )
   params = train.create_state(task.model, task.init_args, tiny_config).params
   g_full = grad(params, batch)
   micro = [jax.tree.map(lambda v, k=k: v[k::ACCUM], batch) for k in range(ACCUM)]
   g_naive = jax.tree.map(lambda *g: sum(g) / ACCUM, *[grad(params, m) for m in micro])
-  worst = max(float(jnp.abs(a - b).max() / jnp.abs(a).max())
-              for a, b in zip(jax.tree.leaves(g_full), jax.tree.leaves(g_naive)))
+  worst = max(
+    float(jnp.abs(a - b).max() / jnp.abs(a).max())
+    for a, b in zip(jax.tree.leaves(g_full), jax.tree.leaves(g_naive))
+  )
   assert worst > 1e-3, worst
 
 

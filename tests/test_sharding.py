@@ -31,11 +31,15 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_eight_devices_match_one_device(tiny_config, tmp_path):
-  env = dict(os.environ, PYTHONPATH=str(ROOT),
-             XLA_FLAGS="--xla_force_host_platform_device_count=8")
-  proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "multi"),
-                         str(tmp_path / "multi.npz")], env=env, cwd=ROOT, capture_output=True,
-                        text=True, timeout=600)
+  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  proc = subprocess.run(
+    [sys.executable, "-c", SCRIPT, str(tmp_path / "multi"), str(tmp_path / "multi.npz")],
+    env=env,
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   multi = np.load(tmp_path / "multi.npz")
 
@@ -44,8 +48,9 @@ def test_eight_devices_match_one_device(tiny_config, tmp_path):
   (tmp_path / "single").mkdir()
   task = translation.build_task(tiny_config, tmp_path / "single")
   train.train_and_evaluate(task, tiny_config, tmp_path / "single")
-  params = train.restore_params(task.model, task.init_args, tiny_config, tmp_path / "single",
-                                "latest")
+  params = train.restore_params(
+    task.model, task.init_args, tiny_config, tmp_path / "single", "latest"
+  )
   leaves = jax.tree_util.tree_leaves_with_path(params)
   assert len(leaves) == len(multi.files)
   for path, x in leaves:
@@ -88,8 +93,9 @@ RESUME_SCRIPT = textwrap.dedent("""
 
 def _params(task, config, workdir):
   params = train.restore_params(task.model, task.init_args, config, workdir, "latest")
-  return {jax.tree_util.keystr(p): np.asarray(x)
-          for p, x in jax.tree_util.tree_leaves_with_path(params)}
+  return {
+    jax.tree_util.keystr(p): np.asarray(x) for p, x in jax.tree_util.tree_leaves_with_path(params)
+  }
 
 
 def test_checkpoints_restore_and_continue_across_device_counts(tiny_config, tmp_path, caplog):
@@ -101,11 +107,15 @@ def test_checkpoints_restore_and_continue_across_device_counts(tiny_config, tmp_
   train.train_and_evaluate(task, tiny_config, one)
   one_6 = _params(task, tiny_config, one)
 
-  env = dict(os.environ, PYTHONPATH=str(ROOT),
-             XLA_FLAGS="--xla_force_host_platform_device_count=8")
-  proc = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(one), str(eight),
-                         str(tmp_path)], env=env, cwd=ROOT, capture_output=True, text=True,
-                        timeout=600)
+  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  proc = subprocess.run(
+    [sys.executable, "-c", RESUME_SCRIPT, str(one), str(eight), str(tmp_path)],
+    env=env,
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
 
   # a checkpoint restores bit-exactly on the other device count, both ways
@@ -167,11 +177,18 @@ def test_two_processes_train_like_one_device(tiny_config, tmp_path):
     port = s.getsockname()[1]
   multi = tmp_path / "multi"
   multi.mkdir()
-  env = dict(os.environ, PYTHONPATH=str(ROOT),
-             XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  procs = [subprocess.Popen([sys.executable, "-c", MULTI_HOST_SCRIPT, str(i), str(multi),
-                             str(port)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) for i in range(2)]
+  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  procs = [
+    subprocess.Popen(
+      [sys.executable, "-c", MULTI_HOST_SCRIPT, str(i), str(multi), str(port)],
+      env=env,
+      cwd=ROOT,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for i in range(2)
+  ]
   try:
     for p in procs:
       out, err = p.communicate(timeout=300)

@@ -42,22 +42,31 @@ def test_tutorial_normalisation():
 
 
 def test_tutorial_filter_and_the_index_multiple_of_ten_split():
-  records = [{"eng": e, "fra": f} for e, f in [
-      ("I am cold.", "J'ai froid."), ("Go.", "Va !"), ("He's a doctor.", "Il est médecin."),
+  records = [
+    {"eng": e, "fra": f}
+    for e, f in [
+      ("I am cold.", "J'ai froid."),
+      ("Go.", "Va !"),
+      ("He's a doctor.", "Il est médecin."),
       ("I am sure this sentence is far too long to keep.", "Trop long."),
-      ("You're right.", "Vous avez raison.")]]
+      ("You're right.", "Vous avez raison."),
+    ]
+  ]
   pairs = eng_fra.filter_pairs(records, max_words=10, prefixes=eng_fra.ENG_PREFIXES, reverse=True)
-  assert pairs == [(["j", "ai", "froid", "."], ["i", "am", "cold", "."]),
-                   (["il", "est", "medecin", "."], ["he", "s", "a", "doctor", "."]),
-                   (["vous", "avez", "raison", "."], ["you", "re", "right", "."])]
+  assert pairs == [
+    (["j", "ai", "froid", "."], ["i", "am", "cold", "."]),
+    (["il", "est", "medecin", "."], ["he", "s", "a", "doctor", "."]),
+    (["vous", "avez", "raison", "."], ["you", "re", "right", "."]),
+  ]
   split = eng_fra.split_every(list(range(25)), 10, valid_holdout=False)
   assert split.test == [0, 10, 20] and split.validation == [5, 15]
   assert len(split.train) == 22 and 5 in split.train
   assert 5 not in eng_fra.split_every(list(range(25)), 10, valid_holdout=True).train
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "eng-fra" / "eng-fra.txt").exists(),
-                    reason="needs ../shared/data/eng-fra")
+@pytest.mark.skipif(
+  not (SHARED_DATA / "eng-fra" / "eng-fra.txt").exists(), reason="needs ../shared/data/eng-fra"
+)
 def test_eng_fra_counts_match_the_tutorial(tmp_path):
   c = load_config("gru_attention")
   c.data.dir = str(SHARED_DATA / "eng-fra")

@@ -24,8 +24,7 @@ def test_training_learns_and_writes_the_run(tiny_config, tmp_path):
   assert history[1]["valid_loss"] < history[0]["valid_loss"] < uniform
   assert history[-1]["split"] == "test" and "greedy_bleu" in history[-1]
   assert 0.0 <= result["greedy_bleu"] <= 100.0 and result["beam2_bleu"] >= 0.0
-  for name in ("vocab_src.json", "vocab_tgt.json", "params.txt", "loss.png",
-               "attention_test0.png"):
+  for name in ("vocab_src.json", "vocab_tgt.json", "params.txt", "loss.png", "attention_test0.png"):
     assert (tmp_path / name).exists(), name
 
 

@@ -33,8 +33,9 @@ def parse_args():
 
 ARGS = parse_args()
 if ARGS.trace:  # before jax is imported: the HLO dump names every op of the trace
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             f" --xla_dump_to={ARGS.trace}/hlo --xla_dump_hlo_as_text")
+  os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={ARGS.trace}/hlo --xla_dump_hlo_as_text"
+  )
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -53,13 +54,16 @@ CFG = TransformerConfig(src_vocab_size=9597, tgt_vocab_size=7704)
 def main():
   batch = jax.device_put(bench._seq2seq_batch(np.random.default_rng(0), B, S, T, 9597, 7704))
   init_args = tuple(batch[k][:1] for k in ("src", "src_len", "tgt_in"))
-  config = ml_collections.ConfigDict({"seed": 0, "train": train_config(
-      optimizer="adam", learning_rate=5e-4, clip=1.0)})
+  config = ml_collections.ConfigDict(
+    {"seed": 0, "train": train_config(optimizer="adam", learning_rate=5e-4, clip=1.0)}
+  )
 
   steps, holders = {}, {}
-  for name, cfg in (("step, hash dropout", CFG),
-                    ("step, threefry dropout", dataclasses.replace(CFG, dropout_rng="threefry")),
-                    ("step, no dropout", dataclasses.replace(CFG, dropout=0.0))):
+  for name, cfg in (
+    ("step, hash dropout", CFG),
+    ("step, threefry dropout", dataclasses.replace(CFG, dropout_rng="threefry")),
+    ("step, no dropout", dataclasses.replace(CFG, dropout=0.0)),
+  ):
     model = Transformer(cfg)
     steps[name] = train.make_steps(translation.make_loss_fn(model, 0.0))[0]
     holders[name] = [train.create_state(model, init_args, config)]
@@ -68,6 +72,7 @@ def main():
     def f():
       holders[name][0], sums = steps[name](holders[name][0], batch)
       jax.block_until_ready(sums)
+
     return f
 
   model = Transformer(CFG)
@@ -94,31 +99,40 @@ def main():
 
   head = jax.jit(jax.grad(head_loss, argnums=(0, 1)))
   parts = {
-      **{name: run_step(name) for name in steps},
-      "forward (train mode)": lambda: forward(params).block_until_ready(),
-      "forward + backward": lambda: jax.block_until_ready(grad(params)),
-      "clip + Adam update": lambda: jax.block_until_ready(update(params, opt_state, grads)),
-      "output head fwd+bwd": lambda: jax.block_until_ready(head(head_params, y)),
+    **{name: run_step(name) for name in steps},
+    "forward (train mode)": lambda: forward(params).block_until_ready(),
+    "forward + backward": lambda: jax.block_until_ready(grad(params)),
+    "clip + Adam update": lambda: jax.block_until_ready(update(params, opt_state, grads)),
+    "output head fwd+bwd": lambda: jax.block_until_ready(head(head_params, y)),
   }
   for f in parts.values():  # compile and warm, then the bench's interleaved timing
     f()
-  ms = {k: 1e3 * bench._median(v)
-        for k, v in bench.interleaved(parts, ARGS.repeats, target_s=0.3).items()}
+  ms = {
+    k: 1e3 * bench._median(v)
+    for k, v in bench.interleaved(parts, ARGS.repeats, target_s=0.3).items()
+  }
   name = "step, hash dropout"
   flops = bench._cost_flops(steps[name].lower(holders[name][0], batch).compile())
   matmul = bench.matmul_flops(ARGS.repeats)["flop_per_s"]
-  print(f"batch {B} x {S}/{T} tokens, jax {jax.__version__}, {jax.devices()[0].device_kind}; "
-        f"medians of {ARGS.repeats} interleaved repeats")
+  print(
+    f"batch {B} x {S}/{T} tokens, jax {jax.__version__}, {jax.devices()[0].device_kind}; "
+    f"medians of {ARGS.repeats} interleaved repeats"
+  )
   for k, v in ms.items():
     print(f"  {k:28s} {v:8.1f} ms")
-  rates = {"step": (flops, ms[name]),
-           "forward": (bench._cost_flops(forward.lower(params).compile()),
-                       ms["forward (train mode)"]),
-           "forward + backward": (bench._cost_flops(grad.lower(params).compile()),
-                                  ms["forward + backward"])}
+  rates = {
+    "step": (flops, ms[name]),
+    "forward": (bench._cost_flops(forward.lower(params).compile()), ms["forward (train mode)"]),
+    "forward + backward": (
+      bench._cost_flops(grad.lower(params).compile()),
+      ms["forward + backward"],
+    ),
+  }
   for part, (f, t) in rates.items():
-    print(f"  {part:20s} {f / 1e9:6.2f} GFLOP -> {f / t / 1e6:6.1f} GFLOP/s = "
-          f"{100 * f / t * 1e3 / matmul:5.1f} % of the 2048^2 matmul's {matmul / 1e9:.1f} GFLOP/s")
+    print(
+      f"  {part:20s} {f / 1e9:6.2f} GFLOP -> {f / t / 1e6:6.1f} GFLOP/s = "
+      f"{100 * f / t * 1e3 / matmul:5.1f} % of the 2048^2 matmul's {matmul / 1e9:.1f} GFLOP/s"
+    )
   if ARGS.trace:
     trace_table(batch, init_args, config)
 
@@ -147,15 +161,18 @@ def trace_table(batch, init_args, config):
     if m:
       op_names[m.group(1)] = m.group(2)
   trace = sorted(glob.glob(f"{ARGS.trace}/plugins/profile/*/*.trace.json.gz"))[-1]
-  events = [e for e in json.load(gzip.open(trace))["traceEvents"]
-            if e.get("ph") == "X" and e["name"] in op_names]
+  events = [
+    e
+    for e in json.load(gzip.open(trace))["traceEvents"]
+    if e.get("ph") == "X" and e["name"] in op_names
+  ]
   table = collections.defaultdict(float)
   for e in events:
     op = op_names[e["name"]].replace("jit(train_step)/", "")
     phase = "backward" if "transpose(" in op else "forward"
     path = re.sub(r"transpose\(|jvp\(|\)", "", op)
     path = re.sub(r"layers_\d", "layers_N", path)
-    table[(phase, "/".join(path.split("/")[:ARGS.depth]))] += e["dur"] / 5e3
+    table[(phase, "/".join(path.split("/")[: ARGS.depth]))] += e["dur"] / 5e3
   total = sum(table.values())
   print(f"\nkernel time per step by part (sum over threads {total:.1f} ms; trace {trace}):")
   for (phase, path), t in sorted(table.items(), key=lambda kv: -kv[1])[:30]:

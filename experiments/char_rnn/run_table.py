@@ -40,8 +40,10 @@ def describe(c) -> str:
   inp = "one-hot" if m.input == "onehot" else f"embed {m.embed_dim}"
   t = c.train
   sampling = "balanced" if t.sampling == "balanced" else "natural"
-  return (f"{layers}{bi}{cell} {m.hidden}, {inp} | {t.optimizer} {t.learning_rate:g}, batch "
-          f"{t.batch_size}, {sampling}")
+  return (
+    f"{layers}{bi}{cell} {m.hidden}, {inp} | {t.optimizer} {t.learning_rate:g}, batch "
+    f"{t.batch_size}, {sampling}"
+  )
 
 
 def records(workdir: Path) -> list[dict]:
@@ -59,9 +61,18 @@ def train(arg: str, workdir: Path, chunk_steps: int) -> float:
   wall = 0.0
   for stop in [*stops, 0]:
     t0 = time.time()
-    subprocess.run([sys.executable, "-m", "seq2seq_jax.main", f"--config=configs/char_rnn.py:{arg}",
-                    f"--workdir={workdir}", f"--config.train.stop_after_steps={stop}"],
-                   cwd=ROOT, check=True)
+    subprocess.run(
+      [
+        sys.executable,
+        "-m",
+        "seq2seq_jax.main",
+        f"--config=configs/char_rnn.py:{arg}",
+        f"--workdir={workdir}",
+        f"--config.train.stop_after_steps={stop}",
+      ],
+      cwd=ROOT,
+      check=True,
+    )
     wall += time.time() - t0
   return wall
 
@@ -72,8 +83,10 @@ def main() -> None:
   p.add_argument("--out", default="runs/char_rnn_table")
   p.add_argument("--chunk_steps", type=int, default=40000)
   a = p.parse_args()
-  rows = ["| config | model | params | epochs (best) | top-1 % | top-3 % | macro % | train s "
-          "| wall s |", "|---|---|---|---|---|---|---|---|---|"]
+  rows = [
+    "| config | model | params | epochs (best) | top-1 % | top-3 % | macro % | train s | wall s |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ]
   for arg in a.args:
     workdir = ROOT / a.out / arg
     if records(workdir) and records(workdir)[-1].get("split") == "test":
@@ -82,10 +95,12 @@ def main() -> None:
       wall = train(arg, workdir, a.chunk_steps)
     *epochs, test = records(workdir)
     model = describe(load_config(arg)).replace("|", "\\|")  # a table cell
-    rows.append(f"| `{arg}` | {model} | {test['parameters']:,} | "
-                f"{len(epochs)} ({test['best_epoch']}) | {test['top1_accuracy']:.1f} | "
-                f"{test['top3_accuracy']:.1f} | {test['macro_accuracy']:.1f} | "
-                f"{sum(r['seconds'] for r in epochs):.0f} | {wall:.0f} |")
+    rows.append(
+      f"| `{arg}` | {model} | {test['parameters']:,} | "
+      f"{len(epochs)} ({test['best_epoch']}) | {test['top1_accuracy']:.1f} | "
+      f"{test['top3_accuracy']:.1f} | {test['macro_accuracy']:.1f} | "
+      f"{sum(r['seconds'] for r in epochs):.0f} | {wall:.0f} |"
+    )
     print("\n".join(rows), flush=True)
   (ROOT / a.out / "table.md").write_text("\n".join(rows) + "\n")
 

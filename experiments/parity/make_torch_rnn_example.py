@@ -55,8 +55,16 @@ def main(argv: list[str]) -> None:
   pairs = data.train + data.validation + data.test  # the tutorial's Lang sees every pair
   fra = Vocab.build((s for s, _ in pairs), specials=specials, **roles)
   eng = Vocab.build((t for _, t in pairs), specials=specials, **roles)
-  cfg = RNNSeq2SeqConfig(len(fra), len(eng), embed=_HIDDEN.value, hidden=_HIDDEN.value,
-                         attention="fixed", fixed_slots="all", max_length=10, dropout=0.1)
+  cfg = RNNSeq2SeqConfig(
+    len(fra),
+    len(eng),
+    embed=_HIDDEN.value,
+    hidden=_HIDDEN.value,
+    attention="fixed",
+    fixed_slots="all",
+    max_length=10,
+    dropout=0.1,
+  )
   model = trm.build_translator(cfg)
   optimizer = torch.optim.Adam(model.parameters(), lr=_LR.value)
   src_ids = lambda words: fra.encode(words)[0] + [fra.eos_id]  # tensorFromSentence
@@ -65,8 +73,9 @@ def main(argv: list[str]) -> None:
   model.train()
   while time.time() - t0 < _SECONDS.value:
     s, t = data.train[rng.integers(len(data.train))]
-    total += trm.train_pair(model, optimizer, src_ids(s), [eng.bos_id] + eng.encode(t)[0]
-                            + [eng.eos_id])
+    total += trm.train_pair(
+      model, optimizer, src_ids(s), [eng.bos_id] + eng.encode(t)[0] + [eng.eos_id]
+    )
     step += 1
     if step % 2000 == 0:
       print(f"{step:6d} pairs | loss {total / 2000:.3f} | {time.time() - t0:.0f} s", flush=True)
@@ -79,29 +88,55 @@ def main(argv: list[str]) -> None:
   torch.save(model.decoder.state_dict(), out / "decoder.pt")
   (out / "fra.txt").write_text("\n".join(fra.tokens) + "\n")
   (out / "eng.txt").write_text("\n".join(eng.tokens) + "\n")
-  print(f"trained {step} pairs in {time.time() - t0:.0f} s; wrote {out}/encoder.pt, "
-        "decoder.pt, fra.txt, eng.txt")
+  print(
+    f"trained {step} pairs in {time.time() - t0:.0f} s; wrote {out}/encoder.pt, "
+    "decoder.pt, fra.txt, eng.txt"
+  )
 
-  shown = data.test[:_SHOW.value]
-  theirs = [" ".join(eng.decode(model.greedy(src_ids(s), eng.bos_id, eng.eos_id, 10)))
-            for s, _ in shown]
+  shown = data.test[: _SHOW.value]
+  theirs = [
+    " ".join(eng.decode(model.greedy(src_ids(s), eng.bos_id, eng.eos_id, 10))) for s, _ in shown
+  ]
   workdir = out / "imported"
-  model_flags = [f"--config={CONFIG}", f"--config.model.embed={_HIDDEN.value}",
-                 f"--config.model.hidden={_HIDDEN.value}", "--config.model.fixed_slots=all"]
-  cmd = [sys.executable, "-m", "seq2seq_jax.interop", *model_flags,
-         f"--encoder_state_dict={out / 'encoder.pt'}", f"--decoder_state_dict={out / 'decoder.pt'}",
-         f"--src_vocab={out / 'fra.txt'}", f"--tgt_vocab={out / 'eng.txt'}", f"--workdir={workdir}"]
+  model_flags = [
+    f"--config={CONFIG}",
+    f"--config.model.embed={_HIDDEN.value}",
+    f"--config.model.hidden={_HIDDEN.value}",
+    "--config.model.fixed_slots=all",
+  ]
+  cmd = [
+    sys.executable,
+    "-m",
+    "seq2seq_jax.interop",
+    *model_flags,
+    f"--encoder_state_dict={out / 'encoder.pt'}",
+    f"--decoder_state_dict={out / 'decoder.pt'}",
+    f"--src_vocab={out / 'fra.txt'}",
+    f"--tgt_vocab={out / 'eng.txt'}",
+    f"--workdir={workdir}",
+  ]
   print("$", " ".join(cmd[2:]))
   subprocess.run(cmd, check=True, cwd=ROOT)
-  cmd = [sys.executable, "-m", "seq2seq_jax.main", "--mode=translate", f"--workdir={workdir}",
-         f"--config={CONFIG}", "--config.decode.beam_size=1", "--config.decode.nbest=1",
-         *[" ".join(s) for s, _ in shown]]
+  cmd = [
+    sys.executable,
+    "-m",
+    "seq2seq_jax.main",
+    "--mode=translate",
+    f"--workdir={workdir}",
+    f"--config={CONFIG}",
+    "--config.decode.beam_size=1",
+    "--config.decode.nbest=1",
+    *[" ".join(s) for s, _ in shown],
+  ]
   print("$", " ".join(cmd[2:]))
-  lines = subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True
-                         ).stdout.splitlines()
+  lines = subprocess.run(
+    cmd, check=True, cwd=ROOT, capture_output=True, text=True
+  ).stdout.splitlines()
   ours = [line.split(" ", 2) for line in lines[1::2]]
-  print("\n| source | reference | PyTorch (tutorial's `evaluate`) | seq2seq_jax "
-        "(`--mode=translate`, greedy) | log-prob |\n|---|---|---|---|---|")
+  print(
+    "\n| source | reference | PyTorch (tutorial's `evaluate`) | seq2seq_jax "
+    "(`--mode=translate`, greedy) | log-prob |\n|---|---|---|---|---|"
+  )
   for (s, t), th, (_, logp, *words) in zip(shown, theirs, ours):
     print(f"| {' '.join(s)} | {' '.join(t)} | {th} | {' '.join(words)} | {logp} |")
   same = sum(th == " ".join(words) for th, (_, _, *words) in zip(theirs, ours))

@@ -29,8 +29,10 @@ from seq2seq_jax.interop import parity  # noqa: E402
 def main(argv: list[str]) -> int:
   torch.set_num_threads(1)  # tiny models: torch's threads would only fight XLA's
   name_filter = argv[1] if len(argv) > 1 else ""
-  print(f"| model | outputs, eval | grads, eval | outputs, train (dropout 0) | "
-        f"grads, train (dropout 0) | within {parity.OUTPUT_TOL:g} / {parity.GRAD_TOL:g} |")
+  print(
+    f"| model | outputs, eval | grads, eval | outputs, train (dropout 0) | "
+    f"grads, train (dropout 0) | within {parity.OUTPUT_TOL:g} / {parity.GRAD_TOL:g} |"
+  )
   print("|---|---|---|---|---|---|")
   failed = 0
   t0 = time.time()
@@ -41,16 +43,22 @@ def main(argv: list[str]) -> int:
       d = case()
     except Exception as e:  # a broken case is a row too: the other rows still print
       failed += 1
-      print(f"| {name} | {type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''} "
-            "| | | | NO |", flush=True)
+      print(
+        f"| {name} | {type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''} "
+        "| | | | NO |",
+        flush=True,
+      )
       continue
     ok = all(diff.ok for diff in d.values())
     failed += not ok
-    print(f"| {name} | {d['eval'].outputs:.2e} | {d['eval'].grads:.2e} | "
-          f"{d['train'].outputs:.2e} | {d['train'].grads:.2e} | {'yes' if ok else 'NO'} |",
-          flush=True)
-  print(f"torch {torch.__version__}, jax {jax.__version__}, {time.time() - t0:.0f} s",
-        file=sys.stderr)
+    print(
+      f"| {name} | {d['eval'].outputs:.2e} | {d['eval'].grads:.2e} | "
+      f"{d['train'].outputs:.2e} | {d['train'].grads:.2e} | {'yes' if ok else 'NO'} |",
+      flush=True,
+    )
+  print(
+    f"torch {torch.__version__}, jax {jax.__version__}, {time.time() - t0:.0f} s", file=sys.stderr
+  )
   return 1 if failed else 0
 
 

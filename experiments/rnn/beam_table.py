@@ -44,9 +44,14 @@ def main_(argv):
   kw = dict(max_len=config.decode.max_len, bos_id=tgt_vocab.bos_id, eos_id=tgt_vocab.eos_id)
   searches = {"greedy": functools.partial(decoding.greedy_search, task.model, params, **kw)}
   for k in map(int, _BEAMS.value):
-    searches[f"beam {k}"] = functools.partial(decoding.beam_search, task.model, params,
-                                              beam_size=k, alpha=config.decode.length_penalty,
-                                              **kw)
+    searches[f"beam {k}"] = functools.partial(
+      decoding.beam_search,
+      task.model,
+      params,
+      beam_size=k,
+      alpha=config.decode.length_penalty,
+      **kw,
+    )
   rows = []
   for name, search in searches.items():
     warmed = set()
@@ -63,16 +68,24 @@ def main_(argv):
         if i >= 0:
           hyps[i] = tgt_vocab.decode(tokens[row])
     seconds = time.time() - t0
-    rows.append(dict(search=name, bleu=round(metrics.bleu(hyps, refs), 2),
-                     exact_match=round(metrics.exact_match(hyps, refs), 1),
-                     sentences_per_second=round(len(hyps) / seconds, 1)))
+    rows.append(
+      dict(
+        search=name,
+        bleu=round(metrics.bleu(hyps, refs), 2),
+        exact_match=round(metrics.exact_match(hyps, refs), 1),
+        sentences_per_second=round(len(hyps) / seconds, 1),
+      )
+    )
     print(json.dumps(rows[-1]), flush=True)
-  print(f"\n{workdir} ({_SPLIT.value}, {len(refs)} sentences, batch "
-        f"{config.train.eval_batch_size})\n")
+  print(
+    f"\n{workdir} ({_SPLIT.value}, {len(refs)} sentences, batch {config.train.eval_batch_size})\n"
+  )
   print("| search | BLEU | exact match % | sentences/s |\n|---|---|---|---|")
   for r in rows:
-    print(f"| {r['search']} | {r['bleu']:.2f} | {r['exact_match']:.1f} | "
-          f"{r['sentences_per_second']:.0f} |")
+    print(
+      f"| {r['search']} | {r['bleu']:.2f} | {r['exact_match']:.1f} | "
+      f"{r['sentences_per_second']:.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,12 @@ from seq2seq_jax.data.registry import load_parallel  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (fresh).")
-_SPLIT = flags.DEFINE_enum("split", "validation", ["validation", "test"],
-                           "Split decoded each epoch (test: reporting a fixed recipe only).")
+_SPLIT = flags.DEFINE_enum(
+  "split",
+  "validation",
+  ["validation", "test"],
+  "Split decoded each epoch (test: reporting a fixed recipe only).",
+)
 log = logging.getLogger("seq2seq_jax")
 
 
@@ -49,12 +53,19 @@ def main(argv):
     records = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
     trained = sum(r["seconds"] for r in records if "epoch" in r)
     hyps, _ = translation.decode_dataset(task.model, params, data, tgt_vocab, config, beam_size=1)
-    print(json.dumps({"epoch": epoch, "train_seconds": round(trained, 1),
-                      "wall_seconds": round(time.time() - t_start, 1),
-                      "valid_loss": round(records[-1]["valid_loss"], 3),
-                      f"{_SPLIT.value}_greedy_bleu": round(metrics.bleu(hyps, refs), 2),
-                      f"{_SPLIT.value}_exact_match": round(metrics.exact_match(hyps, refs), 1)}),
-          flush=True)
+    print(
+      json.dumps(
+        {
+          "epoch": epoch,
+          "train_seconds": round(trained, 1),
+          "wall_seconds": round(time.time() - t_start, 1),
+          "valid_loss": round(records[-1]["valid_loss"], 3),
+          f"{_SPLIT.value}_greedy_bleu": round(metrics.bleu(hyps, refs), 2),
+          f"{_SPLIT.value}_exact_match": round(metrics.exact_match(hyps, refs), 1),
+        }
+      ),
+      flush=True,
+    )
 
   task.on_epoch_end = on_epoch_end
   result = train.train_and_evaluate(task, config, workdir)

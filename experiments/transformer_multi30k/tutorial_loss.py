@@ -36,17 +36,24 @@ def main() -> None:
   order = sorted(range(len(data.examples)), key=lambda i: data.examples[i]["src_len"])
   batch_means, tok_sum, tok_n = [], 0.0, 0.0
   for start in range(0, len(order), args.batch_size):
-    idx = order[start:start + args.batch_size]
+    idx = order[start : start + args.batch_size]
     edge = max(max(data.examples[i]["src_len"], data.examples[i]["tgt_len"]) for i in idx)
-    one = BucketedDataset([data.examples[i] for i in idx], np.full(len(idx), edge), (edge,),
-                          args.batch_size, data.pad_values)
+    one = BucketedDataset(
+      [data.examples[i] for i in idx],
+      np.full(len(idx), edge),
+      (edge,),
+      args.batch_size,
+      data.pad_values,
+    )
     sums = jax.device_get(eval_step(params, next(one.batches())))
     batch_means.append(float(sums["loss_sum"] / sums["weight"]))
     tok_sum, tok_n = tok_sum + float(sums["loss_sum"]), tok_n + float(sums["weight"])
   tut = float(np.mean(batch_means))
-  print(f"{args.split}: tutorial-style loss (mean of {len(batch_means)} batch means) "
-        f"{tut:.3f} (PPL {math.exp(tut):.2f}); token-weighted loss {tok_sum / tok_n:.3f} "
-        f"(PPL {math.exp(tok_sum / tok_n):.2f})")
+  print(
+    f"{args.split}: tutorial-style loss (mean of {len(batch_means)} batch means) "
+    f"{tut:.3f} (PPL {math.exp(tut):.2f}); token-weighted loss {tok_sum / tok_n:.3f} "
+    f"(PPL {math.exp(tok_sum / tok_n):.2f})"
+  )
 
 
 if __name__ == "__main__":

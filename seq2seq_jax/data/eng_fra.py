@@ -19,8 +19,20 @@ import unicodedata
 
 from seq2seq_jax.data.registry import Pair, ParallelText, default_cache_dir
 
-ENG_PREFIXES = ("i am ", "i m ", "he is", "he s ", "she is", "she s", "you are", "you re ",
-                "we are", "we re ", "they are", "they re ")
+ENG_PREFIXES = (
+  "i am ",
+  "i m ",
+  "he is",
+  "he s ",
+  "she is",
+  "she s",
+  "you are",
+  "you re ",
+  "we are",
+  "we re ",
+  "they are",
+  "they re ",
+)
 
 
 def unicode_to_ascii(s: str) -> str:
@@ -38,8 +50,9 @@ def tokenize(s: str) -> list[str]:
   return normalize(s).split()
 
 
-def filter_pairs(records, *, max_words: int, prefixes: tuple[str, ...] | None,
-                 reverse: bool) -> list[Pair]:
+def filter_pairs(
+  records, *, max_words: int, prefixes: tuple[str, ...] | None, reverse: bool
+) -> list[Pair]:
   """(eng, fra) records -> tokenised pairs passing the tutorial's filter, file order."""
   pairs = []
   for r in records:
@@ -55,8 +68,11 @@ def filter_pairs(records, *, max_words: int, prefixes: tuple[str, ...] | None,
 def split_every(pairs: list[Pair], test_every: int, valid_holdout: bool) -> ParallelText:
   test = [p for i, p in enumerate(pairs) if i % test_every == 0]
   valid = [p for i, p in enumerate(pairs) if i % test_every == test_every // 2]
-  train = [p for i, p in enumerate(pairs)
-           if i % test_every and not (valid_holdout and i % test_every == test_every // 2)]
+  train = [
+    p
+    for i, p in enumerate(pairs)
+    if i % test_every and not (valid_holdout and i % test_every == test_every // 2)
+  ]
   return ParallelText(train, valid, test)
 
 
@@ -64,9 +80,14 @@ def load(data, *, prefix_filter: bool) -> ParallelText:
   """Reads eng-fra.txt from `data.dir` (tfds-prepared, cached) and splits it."""
   from seq2seq_jax.data.tfds_builders import load_records
 
-  records = load_records("tatoeba_pairs", data.dir or None, data.cache_dir or default_cache_dir(),
-                         download=data.download)["train"]
+  records = load_records(
+    "tatoeba_pairs", data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
+  )["train"]
   records = sorted(records, key=lambda r: r["index"])
-  pairs = filter_pairs(records, max_words=data.max_words,
-                       prefixes=ENG_PREFIXES if prefix_filter else None, reverse=data.reverse)
+  pairs = filter_pairs(
+    records,
+    max_words=data.max_words,
+    prefixes=ENG_PREFIXES if prefix_filter else None,
+    reverse=data.reverse,
+  )
   return split_every(pairs, data.test_every, data.valid_holdout)

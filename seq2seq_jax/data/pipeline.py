@@ -57,8 +57,10 @@ class BucketedDataset:
     if len(self.examples) == 0:
       raise DataError("dataset split is empty: check the data directory and filters.")
     if max(self.lengths) > self.edges[-1]:
-      raise DataError(f"an example has length {max(self.lengths)} > the largest bucket edge "
-                      f"{self.edges[-1]}: raise data.max_len or filter longer sentences.")
+      raise DataError(
+        f"an example has length {max(self.lengths)} > the largest bucket edge "
+        f"{self.edges[-1]}: raise data.max_len or filter longer sentences."
+      )
     if self.sampling not in ("shuffle", "balanced"):
       raise ConfigError(f"unknown sampling {self.sampling!r}; use shuffle or balanced.")
     if self.sampling == "balanced" and (self.classes is None or self.steps_per_epoch < 1):
@@ -75,7 +77,7 @@ class BucketedDataset:
       idx = np.flatnonzero(buckets == b)
       if rng is not None:
         idx = rng.permutation(idx)
-      chunks += [(b, idx[i:i + self.batch_size]) for i in range(0, len(idx), self.batch_size)]
+      chunks += [(b, idx[i : i + self.batch_size]) for i in range(0, len(idx), self.batch_size)]
     if rng is not None:
       chunks = [chunks[i] for i in rng.permutation(len(chunks))]
     return chunks
@@ -86,8 +88,14 @@ class BucketedDataset:
   def shapes(self) -> set[int]:
     return {self.edges[b] for b in np.unique(self.bucket_of)}
 
-  def batches(self, *, seed: int | None = None, epoch: int = 0, start: int = 0,
-              rows: tuple[int, int] | None = None) -> Iterator[Batch]:
+  def batches(
+    self,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+    start: int = 0,
+    rows: tuple[int, int] | None = None,
+  ) -> Iterator[Batch]:
     """Yields batches; shuffled by (seed, epoch) when seed is given; skips the first `start`.
 
     rows=(lo, hi): only rows [lo, hi) of each global batch ([hi - lo, ...] arrays, same
@@ -104,8 +112,9 @@ class BucketedDataset:
     for b, idx in self._chunks(rng)[start:]:
       yield self._collate(idx, self.edges[b], rows)
 
-  def _balanced(self, rng: np.random.Generator, start: int,
-                rows: tuple[int, int] | None = None) -> Iterator[Batch]:
+  def _balanced(
+    self, rng: np.random.Generator, start: int, rows: tuple[int, int] | None = None
+  ) -> Iterator[Batch]:
     classes = np.asarray(self.classes)
     order = np.argsort(classes, kind="stable")  # example ids grouped by class
     _, sizes = np.unique(classes, return_counts=True)
@@ -122,7 +131,7 @@ class BucketedDataset:
     first = self.examples[idx[0]]  # the fields, also when this range holds only padding
     n = self.batch_size
     if rows is not None:
-      idx, n = idx[rows[0]:rows[1]], rows[1] - rows[0]
+      idx, n = idx[rows[0] : rows[1]], rows[1] - rows[0]
     out = {}
     for key, value in first.items():
       value = np.asarray(value)
@@ -130,12 +139,12 @@ class BucketedDataset:
         arr = np.full((n, edge), self.pad_values.get(key, 0), np.int32)
         for row, i in enumerate(idx):
           seq = self.examples[i][key]
-          arr[row, :len(seq)] = seq
+          arr[row, : len(seq)] = seq
       else:
         arr = np.zeros((n,), np.int32)
-        arr[:len(idx)] = [self.examples[i][key] for i in idx]
+        arr[: len(idx)] = [self.examples[i][key] for i in idx]
       out[key] = arr
     index = np.full((n,), -1, np.int32)
-    index[:len(idx)] = idx
+    index[: len(idx)] = idx
     out["index"] = index
     return out

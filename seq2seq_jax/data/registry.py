@@ -48,8 +48,9 @@ def default_cache_dir() -> str:
 def _numbers(data) -> ParallelText:
   from seq2seq_jax.data import synthetic
 
-  splits = synthetic.make_splits(data.num_train, data.num_valid, data.num_test,
-                                 max_value=data.max_value, seed=data.seed)
+  splits = synthetic.make_splits(
+    data.num_train, data.num_valid, data.num_test, max_value=data.max_value, seed=data.seed
+  )
   tok = lambda pairs: [(en.split(), fr.split()) for en, fr in pairs]
   return ParallelText(tok(splits["train"]), tok(splits["validation"]), tok(splits["test"]))
 
@@ -57,8 +58,9 @@ def _numbers(data) -> ParallelText:
 def _multi30k(data) -> ParallelText:
   from seq2seq_jax.data.tfds_builders import load_records
 
-  records = load_records("multi30k", data.dir or None, data.cache_dir or default_cache_dir(),
-                         download=data.download)
+  records = load_records(
+    "multi30k", data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
+  )
   src, tgt = data.src_lang, data.tgt_lang
 
   def tok(rows):
@@ -80,8 +82,13 @@ def _char_pairs(data) -> ParallelText:
   return toys.char_pairs(data)
 
 
-PARALLEL: dict[str, Callable] = {"numbers": _numbers, "multi30k": _multi30k, "eng_fra": _eng_fra,
-                                 "eng_fra_full": _eng_fra, "char_pairs": _char_pairs}
+PARALLEL: dict[str, Callable] = {
+  "numbers": _numbers,
+  "multi30k": _multi30k,
+  "eng_fra": _eng_fra,
+  "eng_fra_full": _eng_fra,
+  "char_pairs": _char_pairs,
+}
 
 
 def load_parallel(data) -> ParallelText:
@@ -90,8 +97,10 @@ def load_parallel(data) -> ParallelText:
     loader = PARALLEL[data.name]
   except KeyError:
     known = ", ".join(sorted(PARALLEL))
-    raise ConfigError(f"unknown dataset {data.name!r} for translation; known: {known}. "
-                      "Set --config.data.name=<one of them>.") from None
+    raise ConfigError(
+      f"unknown dataset {data.name!r} for translation; known: {known}. "
+      "Set --config.data.name=<one of them>."
+    ) from None
   return loader(data)
 
 
@@ -101,8 +110,11 @@ NAME_LETTERS = string.ascii_letters + " .,;'"
 
 def unicode_to_ascii(text: str) -> str:
   """NFD, drop combining marks and anything outside NAME_LETTERS: 'Ślusàrski' -> 'Slusarski'."""
-  return "".join(c for c in unicodedata.normalize("NFD", text)
-                 if unicodedata.category(c) != "Mn" and c in NAME_LETTERS)
+  return "".join(
+    c
+    for c in unicodedata.normalize("NFD", text)
+    if unicodedata.category(c) != "Mn" and c in NAME_LETTERS
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +133,9 @@ class LabelledText:
 def _names(data) -> LabelledText:
   from seq2seq_jax.data.tfds_builders import load_records
 
-  records = load_records("names_folder", data.dir or None, data.cache_dir or default_cache_dir(),
-                         download=data.download)["train"]
+  records = load_records(
+    "names_folder", data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
+  )["train"]
   label_names = sorted({r["label"] for r in records})
   label_id = {name: i for i, name in enumerate(label_names)}
   texts, labels, dropped = [], [], []
@@ -145,6 +158,8 @@ def load_labelled(data) -> LabelledText:
     loader = LABELLED[data.name]
   except KeyError:
     known = ", ".join(sorted(LABELLED))
-    raise ConfigError(f"unknown dataset {data.name!r} for classification; known: {known}. "
-                      "Set --config.data.name=<one of them>.") from None
+    raise ConfigError(
+      f"unknown dataset {data.name!r} for classification; known: {known}. "
+      "Set --config.data.name=<one of them>."
+    ) from None
   return loader(data)

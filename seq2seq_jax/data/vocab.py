@@ -18,10 +18,10 @@ TORCHTEXT_SPECIALS = ("<unk>", "<pad>", "<sos>", "<eos>")
 # The RNN tutorials have no padding token; there the pad role reuses <eos> (padding is
 # masked everywhere), so the vocabulary sizes match theirs.
 SPECIALS = {
-    "torchtext": (TORCHTEXT_SPECIALS, dict(pad="<pad>", bos="<sos>", eos="<eos>", unk="<unk>")),
-    "tutorial": (("SOS", "EOS"), dict(pad="EOS", bos="SOS", eos="EOS", unk=None)),  # seq2seq
-    "paddle": (("<s>", "<e>", "<unk>"), dict(pad="<e>", bos="<s>", eos="<e>", unk="<unk>")),
-    "chars": (("S", "E", "?"), dict(pad="?", bos="S", eos="E", unk=None)),  # the char toy
+  "torchtext": (TORCHTEXT_SPECIALS, dict(pad="<pad>", bos="<sos>", eos="<eos>", unk="<unk>")),
+  "tutorial": (("SOS", "EOS"), dict(pad="EOS", bos="SOS", eos="EOS", unk=None)),  # seq2seq
+  "paddle": (("<s>", "<e>", "<unk>"), dict(pad="<e>", bos="<s>", eos="<e>", unk="<unk>")),
+  "chars": (("S", "E", "?"), dict(pad="?", bos="S", eos="E", unk=None)),  # the char toy
 }
 
 
@@ -96,9 +96,15 @@ class Vocab:
     return out
 
   @classmethod
-  def build(cls, sentences: Iterable[Sequence[str]], *,
-            specials: Sequence[str] = TORCHTEXT_SPECIALS, min_freq: int = 1,
-            max_size: int | None = None, **roles) -> Vocab:
+  def build(
+    cls,
+    sentences: Iterable[Sequence[str]],
+    *,
+    specials: Sequence[str] = TORCHTEXT_SPECIALS,
+    min_freq: int = 1,
+    max_size: int | None = None,
+    **roles,
+  ) -> Vocab:
     """Counts words; keeps those seen >= min_freq times (at most max_size, specials excluded)."""
     counts = collections.Counter(w for s in sentences for w in s)
     for s in specials:
@@ -127,5 +133,6 @@ class Vocab:
       d = json.loads(path.read_text())
       return cls(tokens=tuple(d["tokens"]), pad=d["pad"], bos=d["bos"], eos=d["eos"], unk=d["unk"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-      raise DataError(f"vocabulary file {path} is malformed ({e}); delete the run and train "
-                      "again.") from e
+      raise DataError(
+        f"vocabulary file {path} is malformed ({e}); delete the run and train again."
+      ) from e

@@ -45,18 +45,23 @@ from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import CheckpointError, ConfigError, DataError, UserError
 
 _STATE_DICT = flags.DEFINE_string(
-    "state_dict", None, "PyTorch state_dict: torch.save(model.state_dict()) .pt, or .npz.")
+  "state_dict", None, "PyTorch state_dict: torch.save(model.state_dict()) .pt, or .npz."
+)
 _ENCODER_SD = flags.DEFINE_string(
-    "encoder_state_dict", None, "The encoder's state_dict, when saved apart (the RNN tutorial).")
+  "encoder_state_dict", None, "The encoder's state_dict, when saved apart (the RNN tutorial)."
+)
 _DECODER_SD = flags.DEFINE_string(
-    "decoder_state_dict", None, "The decoder's state_dict, when saved apart (the RNN tutorial).")
+  "decoder_state_dict", None, "The decoder's state_dict, when saved apart (the RNN tutorial)."
+)
 _SRC_VOCAB = flags.DEFINE_string("src_vocab", None, "Source tokens, one a line, in index order.")
 _TGT_VOCAB = flags.DEFINE_string("tgt_vocab", None, "Target tokens, one a line, in index order.")
-_LABELS = flags.DEFINE_string("labels", None,
-                              "Classifier: label names (languages), one a line, in index order.")
-_ROLE_FLAGS = {role: flags.DEFINE_string(f"{role}_token", None,
-                                         f"The {role} token (default: found by name).")
-               for role in ("bos", "eos", "pad", "unk")}
+_LABELS = flags.DEFINE_string(
+  "labels", None, "Classifier: label names (languages), one a line, in index order."
+)
+_ROLE_FLAGS = {
+  role: flags.DEFINE_string(f"{role}_token", None, f"The {role} token (default: found by name).")
+  for role in ("bos", "eos", "pad", "unk")
+}
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -64,8 +69,12 @@ log = logging.getLogger("seq2seq_jax")
 # tutorials' SOS/EOS). Without a pad token, padding reuses <eos> (it is masked
 # everywhere, as data/vocab.py's tutorial specials do); without an unk token,
 # unknown words are refused.
-ROLE_NAMES = {"bos": ("<sos>", "<bos>", "<s>", "SOS"), "eos": ("<eos>", "</s>", "<e>", "EOS"),
-              "pad": ("<pad>",), "unk": ("<unk>", "UNK")}
+ROLE_NAMES = {
+  "bos": ("<sos>", "<bos>", "<s>", "SOS"),
+  "eos": ("<eos>", "</s>", "<e>", "EOS"),
+  "pad": ("<pad>",),
+  "unk": ("<unk>", "UNK"),
+}
 REQUIRED_ROLES = ("bos", "eos")
 
 
@@ -88,8 +97,11 @@ def _read_lines(path: str | Path, what: str) -> list[str]:
   return list(seen)
 
 
-def read_vocab_file(path: str | Path, roles: dict[str, str | None] | None = None,
-                    defaults: dict[str, str] | None = None) -> Vocab:
+def read_vocab_file(
+  path: str | Path,
+  roles: dict[str, str | None] | None = None,
+  defaults: dict[str, str] | None = None,
+) -> Vocab:
   """One token per line, in index order -> Vocab. Roles: given, else `defaults` (e.g. the
   config's data.specials) where the file has that token, else found by ROLE_NAMES."""
   path = Path(path)
@@ -102,8 +114,10 @@ def read_vocab_file(path: str | Path, roles: dict[str, str | None] | None = None
     names = ((default,) if default in seen else ()) + names
     chosen[role] = given if given is not None else next((n for n in names if n in seen), None)
     if chosen[role] is None and role in REQUIRED_ROLES:
-      raise DataError(f"{path} has no {role} token (looked for {' '.join(names)}): name it with "
-                      f"--{role}_token=TOKEN.")
+      raise DataError(
+        f"{path} has no {role} token (looked for {' '.join(names)}): name it with "
+        f"--{role}_token=TOKEN."
+      )
   chosen["pad"] = chosen["pad"] or chosen["eos"]
   return Vocab(tokens=tuple(tokens), **chosen)  # checks that given tokens exist
 
@@ -123,8 +137,7 @@ def _import(model, init_args, state_dict, mapping, note: str) -> dict:
     raise CheckpointError(f"{e} ({note})") from None
 
 
-def _write_run(config, workdir: Path, model, init_args, variables, state_dict,
-               write_files) -> int:
+def _write_run(config, workdir: Path, model, init_args, variables, state_dict, write_files) -> int:
   """Writes config.json, the task's files (`write_files(workdir)`), params.txt and the
   checkpoints holding `variables`; returns the parameter count."""
   import jax
@@ -139,10 +152,17 @@ def _write_run(config, workdir: Path, model, init_args, variables, state_dict,
   (workdir / cli.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
   write_files(workdir)
   (workdir / "params.txt").write_text(train.param_summary(state.params) + "\n")
-  imported_from = (str(Path(state_dict).absolute()) if isinstance(state_dict, (str, Path))
-                   else "a state_dict mapping")
-  meta = {"best_valid_loss": float("inf"), "history": [], "epoch_sums": None,
-          "imported_from": imported_from}
+  imported_from = (
+    str(Path(state_dict).absolute())
+    if isinstance(state_dict, (str, Path))
+    else "a state_dict mapping"
+  )
+  meta = {
+    "best_valid_loss": float("inf"),
+    "history": [],
+    "epoch_sums": None,
+    "imported_from": imported_from,
+  }
   ckpts = Checkpoints(workdir)
   try:
     for which in ("best", "latest"):
@@ -152,17 +172,22 @@ def _write_run(config, workdir: Path, model, init_args, variables, state_dict,
   return sum(x.size for x in jax.tree.leaves(state.params))
 
 
-def import_translation(config, workdir: Path, state_dict, src_vocab: Vocab,
-                       tgt_vocab: Vocab) -> int:
+def import_translation(
+  config, workdir: Path, state_dict, src_vocab: Vocab, tgt_vocab: Vocab
+) -> int:
   """Writes a translation run with the imported weights; returns the parameter count."""
   from seq2seq_jax import translation
   from seq2seq_jax.interop.torch_import import mapping_for
 
   model = translation.make_model(config, src_vocab, tgt_vocab)
   init_args = translation.init_args(config)
-  variables = _import(model, init_args, state_dict, mapping_for(config.model),
-                      f"The vocabulary files give {len(src_vocab)} source and "
-                      f"{len(tgt_vocab)} target tokens.")
+  variables = _import(
+    model,
+    init_args,
+    state_dict,
+    mapping_for(config.model),
+    f"The vocabulary files give {len(src_vocab)} source and {len(tgt_vocab)} target tokens.",
+  )
 
   def write_files(d: Path) -> None:
     src_vocab.save(d / translation.SRC_VOCAB)
@@ -184,14 +209,17 @@ def classifier_split(config, labels: list[str]):
     return classification.Split(labels, [], [], [])
   unknown = sorted(set(data.label_names) - set(labels))
   if unknown:
-    raise DataError(f"the labels file lacks the dataset's label(s) {', '.join(unknown)}: it "
-                    "must list the PyTorch model's labels, one a line, in index order.")
+    raise DataError(
+      f"the labels file lacks the dataset's label(s) {', '.join(unknown)}: it "
+      "must list the PyTorch model's labels, one a line, in index order."
+    )
   d = config.data
   split = classification.make_split(data, d.test_fraction, d.valid_fraction, d.split_seed)
   to_file = [labels.index(name) for name in split.labels]
   remap = lambda examples: [(n, to_file[y]) for n, y in examples]
-  return classification.Split(labels, remap(split.train), remap(split.validation),
-                              remap(split.test))
+  return classification.Split(
+    labels, remap(split.train), remap(split.validation), remap(split.test)
+  )
 
 
 def import_classifier(config, workdir: Path, state_dict, labels: list[str]) -> int:
@@ -201,11 +229,23 @@ def import_classifier(config, workdir: Path, state_dict, labels: list[str]) -> i
 
   model = classification.make_model(config, len(labels))
   init_args = classification.init_args(config)
-  variables = _import(model, init_args, state_dict, mapping_for(config.model),
-                      f"The labels file gives {len(labels)} labels.")
+  variables = _import(
+    model,
+    init_args,
+    state_dict,
+    mapping_for(config.model),
+    f"The labels file gives {len(labels)} labels.",
+  )
   split = classifier_split(config, labels)
-  return _write_run(config, workdir, model, init_args, variables, state_dict,
-                    lambda d: split.save(d / classification.SPLIT_FILE))
+  return _write_run(
+    config,
+    workdir,
+    model,
+    init_args,
+    variables,
+    state_dict,
+    lambda d: split.save(d / classification.SPLIT_FILE),
+  )
 
 
 def _state_dict_source(state_dict: str | None, encoder: str | None, decoder: str | None):
@@ -213,28 +253,48 @@ def _state_dict_source(state_dict: str | None, encoder: str | None, decoder: str
   from seq2seq_jax.interop.torch_import import join_state_dicts
 
   if state_dict and (encoder or decoder):
-    raise UserError("give either --state_dict or --encoder_state_dict with "
-                    "--decoder_state_dict, not both.")
+    raise UserError(
+      "give either --state_dict or --encoder_state_dict with --decoder_state_dict, not both."
+    )
   if bool(encoder) != bool(decoder):
-    raise UserError("--encoder_state_dict and --decoder_state_dict go together: the tutorial "
-                    "saves the encoder and the decoder as two files.")
+    raise UserError(
+      "--encoder_state_dict and --decoder_state_dict go together: the tutorial "
+      "saves the encoder and the decoder as two files."
+    )
   return join_state_dicts(encoder=encoder, decoder=decoder) if encoder else state_dict
 
 
-def run(config, workdir: Path | None, state_dict: str | None, src_vocab: str | None,
-        tgt_vocab: str | None, roles: dict[str, str | None], labels: str | None = None,
-        encoder_state_dict: str | None = None, decoder_state_dict: str | None = None) -> None:
+def run(
+  config,
+  workdir: Path | None,
+  state_dict: str | None,
+  src_vocab: str | None,
+  tgt_vocab: str | None,
+  roles: dict[str, str | None],
+  labels: str | None = None,
+  encoder_state_dict: str | None = None,
+  decoder_state_dict: str | None = None,
+) -> None:
   if config is None:
-    raise ConfigError("--config is required: the config the PyTorch model was built with, e.g. "
-                      "--config=configs/transformer.py:multi30k [--config.model.hid=...].")
+    raise ConfigError(
+      "--config is required: the config the PyTorch model was built with, e.g. "
+      "--config=configs/transformer.py:multi30k [--config.model.hid=...]."
+    )
   task = config.get("task")
   if task not in ("translation", "classification"):
-    raise ConfigError(f"importing a {task!r} run is not supported yet; supported: "
-                      "translation, classification.")
+    raise ConfigError(
+      f"importing a {task!r} run is not supported yet; supported: translation, classification."
+    )
   source = state_dict or encoder_state_dict
-  given = dict(state_dict=source, **(dict(labels=labels) if task == "classification" else
-                                      dict(src_vocab=src_vocab, tgt_vocab=tgt_vocab)),
-               workdir=workdir)
+  given = dict(
+    state_dict=source,
+    **(
+      dict(labels=labels)
+      if task == "classification"
+      else dict(src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+    ),
+    workdir=workdir,
+  )
   missing = [f"--{name}" for name, value in given.items() if not value]
   if missing:
     raise UserError(f"missing {', '.join(missing)}: see `python -m seq2seq_jax.interop --help`.")
@@ -244,8 +304,9 @@ def run(config, workdir: Path | None, state_dict: str | None, src_vocab: str | N
     if src_vocab or tgt_vocab:
       raise UserError("a classifier takes --labels, not --src_vocab / --tgt_vocab.")
     names = read_labels_file(labels)
-    n = import_classifier(config, workdir, _state_dict_source(state_dict, encoder_state_dict,
-                                                              decoder_state_dict), names)
+    n = import_classifier(
+      config, workdir, _state_dict_source(state_dict, encoder_state_dict, decoder_state_dict), names
+    )
     log.info("imported %s parameters from %s into %s", f"{n:,}", source, workdir)
     log.info("predict: python -m seq2seq_jax.main --mode=predict --workdir=%s NAME ...", workdir)
     return
@@ -253,18 +314,29 @@ def run(config, workdir: Path | None, state_dict: str | None, src_vocab: str | N
     raise UserError("--labels is for a classifier; a translator takes --src_vocab / --tgt_vocab.")
   sd = _state_dict_source(state_dict, encoder_state_dict, decoder_state_dict)
   m = config.model
-  if m.get("name") == "rnn" and m.get("attention") == "fixed" and m.get(
-      "fixed_slots", "source") != "all":
-    log.warning("model.attention=fixed softmaxes over the source's slots; the tutorial's "
-                "AttnDecoderRNN over all max_length slots: pass --config.model.fixed_slots=all "
-                "for its exact function.")
+  if (
+    m.get("name") == "rnn"
+    and m.get("attention") == "fixed"
+    and m.get("fixed_slots", "source") != "all"
+  ):
+    log.warning(
+      "model.attention=fixed softmaxes over the source's slots; the tutorial's "
+      "AttnDecoderRNN over all max_length slots: pass --config.model.fixed_slots=all "
+      "for its exact function."
+    )
   defaults = SPECIALS.get(config.data.get("specials", ""), ((), {}))[1]
-  src, tgt = (read_vocab_file(src_vocab, roles, defaults),
-              read_vocab_file(tgt_vocab, roles, defaults))
+  src, tgt = (
+    read_vocab_file(src_vocab, roles, defaults),
+    read_vocab_file(tgt_vocab, roles, defaults),
+  )
   n = import_translation(config, workdir, sd, src, tgt)
-  log.info("imported %s parameters from %s into %s", f"{n:,}", source
-           if not encoder_state_dict else f"{encoder_state_dict} + {decoder_state_dict}", workdir)
-  log.info("translate: python -m seq2seq_jax.main --mode=translate --workdir=%s \"...\"", workdir)
+  log.info(
+    "imported %s parameters from %s into %s",
+    f"{n:,}",
+    source if not encoder_state_dict else f"{encoder_state_dict} + {decoder_state_dict}",
+    workdir,
+  )
+  log.info('translate: python -m seq2seq_jax.main --mode=translate --workdir=%s "..."', workdir)
 
 
 def main(argv: list[str]) -> None:
@@ -273,10 +345,17 @@ def main(argv: list[str]) -> None:
     print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
     sys.exit(2)
   try:
-    run(cli._config_value(), Path(cli._WORKDIR.value) if cli._WORKDIR.value else None,
-        _STATE_DICT.value, _SRC_VOCAB.value, _TGT_VOCAB.value,
-        {role: f.value for role, f in _ROLE_FLAGS.items()}, _LABELS.value, _ENCODER_SD.value,
-        _DECODER_SD.value)
+    run(
+      cli._config_value(),
+      Path(cli._WORKDIR.value) if cli._WORKDIR.value else None,
+      _STATE_DICT.value,
+      _SRC_VOCAB.value,
+      _TGT_VOCAB.value,
+      {role: f.value for role, f in _ROLE_FLAGS.items()},
+      _LABELS.value,
+      _ENCODER_SD.value,
+      _DECODER_SD.value,
+    )
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -41,8 +41,7 @@ class MultiHeadAttentionLayer(nn.Module):
     self.fc_v = nn.Linear(hid_dim, hid_dim)
     self.fc_o = nn.Linear(hid_dim, hid_dim)
     self.dropout = nn.Dropout(dropout)
-    self.register_buffer("scale", torch.sqrt(torch.FloatTensor([self.head_dim])),
-                         persistent=False)
+    self.register_buffer("scale", torch.sqrt(torch.FloatTensor([self.head_dim])), persistent=False)
 
   def forward(self, query, key, value, mask=None):
     """query [B,Q,hid], key/value [B,K,hid] -> ([B,Q,hid], attention [B,h,Q,K])."""
@@ -72,8 +71,14 @@ class PositionwiseFeedforwardLayer(nn.Module):
 class _ResidualLayer(nn.Module):
   """Residual + LayerNorm plumbing: one shared `layer_norm` (tutorial) or one per sublayer."""
 
-  def __init__(self, hid_dim: int, dropout: float, norm_names: tuple[str, ...],
-               shared_layer_norm: bool, norm: str):
+  def __init__(
+    self,
+    hid_dim: int,
+    dropout: float,
+    norm_names: tuple[str, ...],
+    shared_layer_norm: bool,
+    norm: str,
+  ):
     super().__init__()
     self.shared_layer_norm, self.pre_norm = shared_layer_norm, norm == "pre"
     for name in ("layer_norm",) if shared_layer_norm else norm_names:
@@ -91,47 +96,78 @@ class _ResidualLayer(nn.Module):
 
 
 class EncoderLayer(_ResidualLayer):
-  def __init__(self, hid_dim: int, n_heads: int, pf_dim: int, dropout: float, device=None, *,
-               shared_layer_norm: bool = True, norm: str = "post"):
-    super().__init__(hid_dim, dropout, ("self_attn_layer_norm", "ff_layer_norm"),
-                     shared_layer_norm, norm)
+  def __init__(
+    self,
+    hid_dim: int,
+    n_heads: int,
+    pf_dim: int,
+    dropout: float,
+    device=None,
+    *,
+    shared_layer_norm: bool = True,
+    norm: str = "post",
+  ):
+    super().__init__(
+      hid_dim, dropout, ("self_attn_layer_norm", "ff_layer_norm"), shared_layer_norm, norm
+    )
     self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
     self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
 
   def forward(self, src, src_mask):
-    src, _ = self.residual(src, lambda x: self.self_attention(x, x, x, src_mask),
-                           "self_attn_layer_norm")
-    src, _ = self.residual(src, lambda x: (self.positionwise_feedforward(x), None),
-                           "ff_layer_norm")
+    src, _ = self.residual(
+      src, lambda x: self.self_attention(x, x, x, src_mask), "self_attn_layer_norm"
+    )
+    src, _ = self.residual(src, lambda x: (self.positionwise_feedforward(x), None), "ff_layer_norm")
     return src
 
 
 class DecoderLayer(_ResidualLayer):
-  def __init__(self, hid_dim: int, n_heads: int, pf_dim: int, dropout: float, device=None, *,
-               shared_layer_norm: bool = True, norm: str = "post"):
-    super().__init__(hid_dim, dropout,
-                     ("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm"),
-                     shared_layer_norm, norm)
+  def __init__(
+    self,
+    hid_dim: int,
+    n_heads: int,
+    pf_dim: int,
+    dropout: float,
+    device=None,
+    *,
+    shared_layer_norm: bool = True,
+    norm: str = "post",
+  ):
+    super().__init__(
+      hid_dim,
+      dropout,
+      ("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm"),
+      shared_layer_norm,
+      norm,
+    )
     self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
     self.encoder_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
     self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
 
   def forward(self, trg, enc_src, trg_mask, src_mask):
-    trg, _ = self.residual(trg, lambda x: self.self_attention(x, x, x, trg_mask),
-                           "self_attn_layer_norm")
+    trg, _ = self.residual(
+      trg, lambda x: self.self_attention(x, x, x, trg_mask), "self_attn_layer_norm"
+    )
     trg, attention = self.residual(
-        trg, lambda x: self.encoder_attention(x, enc_src, enc_src, src_mask),
-        "enc_attn_layer_norm")
-    trg, _ = self.residual(trg, lambda x: (self.positionwise_feedforward(x), None),
-                           "ff_layer_norm")
+      trg, lambda x: self.encoder_attention(x, enc_src, enc_src, src_mask), "enc_attn_layer_norm"
+    )
+    trg, _ = self.residual(trg, lambda x: (self.positionwise_feedforward(x), None), "ff_layer_norm")
     return trg, attention
 
 
 class _Stack(nn.Module):
   """Embedding (tokens * sqrt(hid) + positions, dropout) and the layers, shared by both sides."""
 
-  def __init__(self, vocab_size: int, hid_dim: int, layers: list[nn.Module], dropout: float,
-               max_length: int, positions: str, norm: str):
+  def __init__(
+    self,
+    vocab_size: int,
+    hid_dim: int,
+    layers: list[nn.Module],
+    dropout: float,
+    max_length: int,
+    positions: str,
+    norm: str,
+  ):
     super().__init__()
     self.tok_embedding = nn.Embedding(vocab_size, hid_dim)
     if positions == "learned":
@@ -156,11 +192,27 @@ class _Stack(nn.Module):
 
 
 class Encoder(_Stack):
-  def __init__(self, input_dim: int, hid_dim: int, n_layers: int, n_heads: int, pf_dim: int,
-               dropout: float, device=None, max_length: int = 100, *,
-               shared_layer_norm: bool = True, norm: str = "post", positions: str = "learned"):
-    layers = [EncoderLayer(hid_dim, n_heads, pf_dim, dropout, shared_layer_norm=shared_layer_norm,
-                           norm=norm) for _ in range(n_layers)]
+  def __init__(
+    self,
+    input_dim: int,
+    hid_dim: int,
+    n_layers: int,
+    n_heads: int,
+    pf_dim: int,
+    dropout: float,
+    device=None,
+    max_length: int = 100,
+    *,
+    shared_layer_norm: bool = True,
+    norm: str = "post",
+    positions: str = "learned",
+  ):
+    layers = [
+      EncoderLayer(
+        hid_dim, n_heads, pf_dim, dropout, shared_layer_norm=shared_layer_norm, norm=norm
+      )
+      for _ in range(n_layers)
+    ]
     super().__init__(input_dim, hid_dim, layers, dropout, max_length, positions, norm)
 
   def forward(self, src, src_mask):
@@ -172,11 +224,27 @@ class Encoder(_Stack):
 
 
 class Decoder(_Stack):
-  def __init__(self, output_dim: int, hid_dim: int, n_layers: int, n_heads: int, pf_dim: int,
-               dropout: float, device=None, max_length: int = 100, *,
-               shared_layer_norm: bool = True, norm: str = "post", positions: str = "learned"):
-    layers = [DecoderLayer(hid_dim, n_heads, pf_dim, dropout, shared_layer_norm=shared_layer_norm,
-                           norm=norm) for _ in range(n_layers)]
+  def __init__(
+    self,
+    output_dim: int,
+    hid_dim: int,
+    n_layers: int,
+    n_heads: int,
+    pf_dim: int,
+    dropout: float,
+    device=None,
+    max_length: int = 100,
+    *,
+    shared_layer_norm: bool = True,
+    norm: str = "post",
+    positions: str = "learned",
+  ):
+    layers = [
+      DecoderLayer(
+        hid_dim, n_heads, pf_dim, dropout, shared_layer_norm=shared_layer_norm, norm=norm
+      )
+      for _ in range(n_layers)
+    ]
     super().__init__(output_dim, hid_dim, layers, dropout, max_length, positions, norm)
     self.fc_out = nn.Linear(hid_dim, output_dim)
 
@@ -192,8 +260,9 @@ class Decoder(_Stack):
 class Seq2Seq(nn.Module):
   """The tutorial's wrapper: pad masks from the pad indices, causal & pad target mask."""
 
-  def __init__(self, encoder: Encoder, decoder: Decoder, src_pad_idx: int, trg_pad_idx: int,
-               device=None):
+  def __init__(
+    self, encoder: Encoder, decoder: Decoder, src_pad_idx: int, trg_pad_idx: int, device=None
+  ):
     super().__init__()
     self.encoder = encoder
     self.decoder = decoder
@@ -225,18 +294,35 @@ def initialize_weights(m: nn.Module) -> None:
 def build_transformer(cfg: TransformerConfig, src_pad_idx: int, trg_pad_idx: int) -> Seq2Seq:
   """The tutorial's Seq2Seq for a models/transformer.py config, initialised as the tutorial."""
   kw = dict(shared_layer_norm=cfg.shared_layer_norm, norm=cfg.norm, positions=cfg.positions)
-  enc = Encoder(cfg.src_vocab_size, cfg.hid, cfg.enc_layers, cfg.heads, cfg.ff, cfg.dropout,
-                max_length=cfg.max_len, **kw)
-  dec = Decoder(cfg.tgt_vocab_size, cfg.hid, cfg.dec_layers, cfg.heads, cfg.ff, cfg.dropout,
-                max_length=cfg.max_len, **kw)
+  enc = Encoder(
+    cfg.src_vocab_size,
+    cfg.hid,
+    cfg.enc_layers,
+    cfg.heads,
+    cfg.ff,
+    cfg.dropout,
+    max_length=cfg.max_len,
+    **kw,
+  )
+  dec = Decoder(
+    cfg.tgt_vocab_size,
+    cfg.hid,
+    cfg.dec_layers,
+    cfg.heads,
+    cfg.ff,
+    cfg.dropout,
+    max_length=cfg.max_len,
+    **kw,
+  )
   model = Seq2Seq(enc, dec, src_pad_idx, trg_pad_idx)
   model.apply(initialize_weights)
   return model
 
 
 @torch.no_grad()
-def translate_sentence(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
-                       max_len: int = 50) -> list[int]:
+def translate_sentence(
+  model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int, max_len: int = 50
+) -> list[int]:
   """The tutorial's greedy `translate_sentence` on ids: encode once, then re-run the decoder
   on the growing prefix and append the argmax of the last position, up to <eos> (kept) or
   `max_len` tokens. Returns the generated ids without the leading <sos>."""
@@ -255,9 +341,15 @@ def translate_sentence(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: 
 
 
 @torch.no_grad()
-def beam_search(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
-                beam_size: int = 4, max_len: int = 50,
-                alpha: float = 0.0) -> list[tuple[list[int], float, float]]:
+def beam_search(
+  model: Seq2Seq,
+  src_ids: list[int],
+  bos_id: int,
+  eos_id: int,
+  beam_size: int = 4,
+  max_len: int = 50,
+  alpha: float = 0.0,
+) -> list[tuple[list[int], float, float]]:
   """Beam search on one sentence, `translate_sentence`'s way: encode once, then each step
   re-run the decoder over the whole prefixes of the live hypotheses (one batch of K rows)
   and extend them by the top of their (K x vocab) log-prob sums. Returns up to
@@ -279,8 +371,9 @@ def beam_search(model: Seq2Seq, src_ids: list[int], bos_id: int, eos_id: int,
   beams = Beams(beam_size, eos_id, max_len, alpha, torch.LongTensor([[bos_id]]), skip=1)
   for step in range(max_len):
     n = beams.seqs.shape[0]
-    output, _ = model.decoder(beams.seqs, enc_src.expand(n, -1, -1),
-                              model.make_trg_mask(beams.seqs), src_mask)
+    output, _ = model.decoder(
+      beams.seqs, enc_src.expand(n, -1, -1), model.make_trg_mask(beams.seqs), src_mask
+    )
     beams.advance(torch.log_softmax(output[:, -1], dim=-1), step)
     if beams.done():
       break
@@ -296,10 +389,16 @@ class Beams:
   part of the returned ids.
   """
 
-  def __init__(self, beam_size: int, eos_id: int, max_len: int, alpha: float,
-               seqs: torch.Tensor, skip: int = 0):
+  def __init__(
+    self, beam_size: int, eos_id: int, max_len: int, alpha: float, seqs: torch.Tensor, skip: int = 0
+  ):
     self.beam_size, self.eos_id, self.max_len, self.alpha, self.skip = (
-        beam_size, eos_id, max_len, alpha, skip)
+      beam_size,
+      eos_id,
+      max_len,
+      alpha,
+      skip,
+    )
     self.seqs, self.logps = seqs, torch.zeros(1)  # live: prefixes and their log-probs
     self.parents = torch.zeros(1, dtype=torch.long)  # each live row's row before `advance`
     self.finished = []  # (score, log-prob, ids), best first, at most beam_size
@@ -317,8 +416,9 @@ class Beams:
     ended = tokens == self.eos_id
     for i in ended.nonzero()[:, 0].tolist():
       lp = top_logp[i].item()
-      self.finished.append((lp / self.penalty(step + 1), lp,
-                            self.seqs[rows[i], self.skip:].tolist() + [self.eos_id]))
+      self.finished.append(
+        (lp / self.penalty(step + 1), lp, self.seqs[rows[i], self.skip :].tolist() + [self.eos_id])
+      )
     self.finished = sorted(self.finished, key=lambda f: -f[0])[:k]  # stable: old ones first
     keep = (~ended).nonzero()[:, 0][:k]
     self.seqs = torch.cat([self.seqs[rows[keep]], tokens[keep, None]], dim=1)
@@ -327,20 +427,22 @@ class Beams:
 
   def done(self) -> bool:
     """No live hypothesis can beat the worst of K finished ones."""
-    return (len(self.finished) == self.beam_size and
-            self.finished[-1][0] > self.logps[0].item() / self.penalty(self.max_len))
+    return len(self.finished) == self.beam_size and self.finished[-1][0] > self.logps[
+      0
+    ].item() / self.penalty(self.max_len)
 
   def results(self) -> list[tuple[list[int], float, float]]:
     """Up to K (ids incl. <eos>, log-prob, score): finished best first, then live ones."""
     steps = self.seqs.shape[1] - self.skip
-    live = [(lp / self.penalty(steps), lp, s[self.skip:])
-            for lp, s in zip(self.logps.tolist(), self.seqs.tolist())]
-    return [(ids, lp, score) for score, lp, ids in (self.finished + live)[:self.beam_size]]
+    live = [
+      (lp / self.penalty(steps), lp, s[self.skip :])
+      for lp, s in zip(self.logps.tolist(), self.seqs.tolist())
+    ]
+    return [(ids, lp, score) for score, lp, ids in (self.finished + live)[: self.beam_size]]
 
 
 def count_parameters(model: nn.Module) -> int:
   return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
 
 
 def train_epoch(model: Seq2Seq, batches, optimizer, criterion, clip: float) -> float:
@@ -350,8 +452,9 @@ def train_epoch(model: Seq2Seq, batches, optimizer, criterion, clip: float) -> f
   for src, trg in batches:
     optimizer.zero_grad()
     output, _ = model(src, trg[:, :-1])
-    loss = criterion(output.contiguous().view(-1, output.shape[-1]),
-                     trg[:, 1:].contiguous().view(-1))
+    loss = criterion(
+      output.contiguous().view(-1, output.shape[-1]), trg[:, 1:].contiguous().view(-1)
+    )
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()

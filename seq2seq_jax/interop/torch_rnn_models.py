@@ -45,13 +45,28 @@ def _zeros_state(cell: str, layers: int, hidden: int):
 class _Recurrent(nn.Module):
   """Holds one torch.nn recurrent layer under its tutorial name (`gru`, `lstm` or `rnn`)."""
 
-  def _add_rnn(self, cell: str, inputs: int, hidden: int, num_layers: int = 1,
-               bidirectional: bool = False, dropout: float = 0.0) -> None:
+  def _add_rnn(
+    self,
+    cell: str,
+    inputs: int,
+    hidden: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+  ) -> None:
     self.cell, self.hidden_size, self.num_layers = cell, hidden, num_layers
     self.directions = 2 if bidirectional else 1
-    setattr(self, RNN_MODULE[cell], RNN_CLASSES[cell](
-        inputs, hidden, num_layers, bidirectional=bidirectional,
-        dropout=dropout if num_layers > 1 else 0.0))
+    setattr(
+      self,
+      RNN_MODULE[cell],
+      RNN_CLASSES[cell](
+        inputs,
+        hidden,
+        num_layers,
+        bidirectional=bidirectional,
+        dropout=dropout if num_layers > 1 else 0.0,
+      ),
+    )
 
   @property
   def recurrent(self) -> nn.Module:
@@ -65,13 +80,20 @@ class EncoderRNN(_Recurrent):
   """The tutorial's encoder: embedding -> GRU. forward(input [S] ids, hidden) -> (output
   [S,1,H*dirs], hidden); the tutorial feeds one token a call, a whole sentence gives the same."""
 
-  def __init__(self, input_size: int, hidden_size: int, *, embed_size: int | None = None,
-               cell: str = "gru", num_layers: int = 1, bidirectional: bool = False,
-               dropout: float = 0.0):
+  def __init__(
+    self,
+    input_size: int,
+    hidden_size: int,
+    *,
+    embed_size: int | None = None,
+    cell: str = "gru",
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+  ):
     super().__init__()
     self.embedding = nn.Embedding(input_size, embed_size or hidden_size)
-    self._add_rnn(cell, embed_size or hidden_size, hidden_size, num_layers, bidirectional,
-                  dropout)
+    self._add_rnn(cell, embed_size or hidden_size, hidden_size, num_layers, bidirectional, dropout)
 
   def forward(self, input, hidden):
     embedded = self.embedding(input).view(input.numel(), 1, -1)
@@ -81,8 +103,16 @@ class EncoderRNN(_Recurrent):
 class DecoderRNN(_Recurrent):
   """The tutorial's plain decoder: relu(embedding) -> GRU -> log_softmax(out)."""
 
-  def __init__(self, hidden_size: int, output_size: int, *, embed_size: int | None = None,
-               cell: str = "gru", num_layers: int = 1, dropout: float = 0.0):
+  def __init__(
+    self,
+    hidden_size: int,
+    output_size: int,
+    *,
+    embed_size: int | None = None,
+    cell: str = "gru",
+    num_layers: int = 1,
+    dropout: float = 0.0,
+  ):
     super().__init__()
     self.embedding = nn.Embedding(output_size, embed_size or hidden_size)
     self._add_rnn(cell, embed_size or hidden_size, hidden_size, num_layers, dropout=dropout)
@@ -100,9 +130,17 @@ class AttnDecoderRNN(_Recurrent):
   """The tutorial's attention decoder: attn weights = softmax(attn([e; h])) over all
   `max_length` slots of encoder_outputs [max_length, H] (zero rows past the source)."""
 
-  def __init__(self, hidden_size: int, output_size: int, dropout_p: float = 0.1,
-               max_length: int = 10, *, embed_size: int | None = None, cell: str = "gru",
-               num_layers: int = 1):
+  def __init__(
+    self,
+    hidden_size: int,
+    output_size: int,
+    dropout_p: float = 0.1,
+    max_length: int = 10,
+    *,
+    embed_size: int | None = None,
+    cell: str = "gru",
+    num_layers: int = 1,
+  ):
     super().__init__()
     emb = embed_size or hidden_size
     self.output_size, self.dropout_p, self.max_length = output_size, dropout_p, max_length
@@ -110,8 +148,9 @@ class AttnDecoderRNN(_Recurrent):
     self.attn = nn.Linear(emb + hidden_size, max_length)
     self.attn_combine = nn.Linear(emb + hidden_size, hidden_size)
     self.dropout = nn.Dropout(dropout_p)
-    self._add_rnn(cell, hidden_size, hidden_size, num_layers,
-                  dropout=dropout_p if num_layers > 1 else 0.0)
+    self._add_rnn(
+      cell, hidden_size, hidden_size, num_layers, dropout=dropout_p if num_layers > 1 else 0.0
+    )
     self.out = nn.Linear(hidden_size, output_size)
 
   def forward(self, input, hidden, encoder_outputs):
@@ -146,8 +185,16 @@ class BahdanauDecoder(_Recurrent):
   """The book's decoder: h0 = tanh(boot(backward state at the first word)); each step
   a = attention(h, memory), h = GRU([emb(y); a.m], h), log_softmax(out(h))."""
 
-  def __init__(self, embed_size: int, hidden_size: int, output_size: int, memory_size: int,
-               *, cell: str = "gru", dropout: float = 0.0):
+  def __init__(
+    self,
+    embed_size: int,
+    hidden_size: int,
+    output_size: int,
+    memory_size: int,
+    *,
+    cell: str = "gru",
+    dropout: float = 0.0,
+  ):
     super().__init__()
     self.embedding = nn.Embedding(output_size, embed_size)
     self.encoder_directions = memory_size // hidden_size
@@ -162,7 +209,7 @@ class BahdanauDecoder(_Recurrent):
     layer's last direction (the backward one: its state at the first word)."""
     h = encoder_hidden[0] if isinstance(encoder_hidden, tuple) else encoder_hidden
     d = self.encoder_directions
-    h = torch.tanh(self.boot(h[d - 1:d]))
+    h = torch.tanh(self.boot(h[d - 1 : d]))
     return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
 
   def forward(self, input, hidden, encoder_outputs):
@@ -191,15 +238,16 @@ class EncoderDecoder(nn.Module):
     if self.encoder.directions == 1:
       outputs = []
       for ei in range(len(src_ids)):
-        output, hidden = self.encoder(src[ei:ei + 1], hidden)
+        output, hidden = self.encoder(src[ei : ei + 1], hidden)
         outputs.append(output[0, 0])
       outputs = torch.stack(outputs)
     else:
       outputs, hidden = self.encoder(src, hidden)
       outputs = outputs[:, 0]
     if isinstance(self.decoder, AttnDecoderRNN):  # the tutorial's zero-padded buffer
-      outputs = torch.cat([outputs, outputs.new_zeros(self.decoder.max_length - len(src_ids),
-                                                      outputs.shape[1])])
+      outputs = torch.cat(
+        [outputs, outputs.new_zeros(self.decoder.max_length - len(src_ids), outputs.shape[1])]
+      )
     if isinstance(self.decoder, BahdanauDecoder):
       hidden = self.decoder.init_hidden(hidden)
     return outputs, hidden
@@ -219,7 +267,7 @@ class EncoderDecoder(nn.Module):
     for token in tgt_in_ids:
       logp, hidden, attn = self.step(token, hidden, encoder_outputs)
       logps.append(logp[0])
-      attns.append(attn[0, :len(src_ids)] if attn is not None else torch.zeros(len(src_ids)))
+      attns.append(attn[0, : len(src_ids)] if attn is not None else torch.zeros(len(src_ids)))
     return torch.stack(logps), torch.stack(attns)
 
   @torch.no_grad()
@@ -236,8 +284,15 @@ class EncoderDecoder(nn.Module):
     return out
 
   @torch.no_grad()
-  def beam_search(self, src_ids: list[int], bos_id: int, eos_id: int, max_len: int,
-                  beam_size: int = 4, alpha: float = 0.0) -> list[tuple[list[int], float, float]]:
+  def beam_search(
+    self,
+    src_ids: list[int],
+    bos_id: int,
+    eos_id: int,
+    max_len: int,
+    beam_size: int = 4,
+    alpha: float = 0.0,
+  ) -> list[tuple[list[int], float, float]]:
     """Beam search on one sentence: encode once, then each step runs the decoder on the
     live hypotheses as one batch (their last tokens, their hidden states) and reorders the
     hidden states by the chosen beams. Returns up to `beam_size` (tokens incl. <eos>,
@@ -260,8 +315,11 @@ class EncoderDecoder(nn.Module):
       logp, hidden, _ = self.step(tokens, hidden, encoder_outputs)  # [n,V]
       tokens = beams.advance(logp, step)
       idx = beams.parents
-      hidden = (tuple(h.index_select(1, idx) for h in hidden) if isinstance(hidden, tuple)
-                else hidden.index_select(1, idx))  # each live hypothesis's parent state
+      hidden = (
+        tuple(h.index_select(1, idx) for h in hidden)
+        if isinstance(hidden, tuple)
+        else hidden.index_select(1, idx)
+      )  # each live hypothesis's parent state
       if beams.done():
         break
     return beams.results()
@@ -299,27 +357,54 @@ def build_translator(cfg) -> nn.Module:
   (embed 0), else EncoderDecoder with DecoderRNN / AttnDecoderRNN / BahdanauDecoder."""
   if not cfg.embed:
     if (cfg.cell, cfg.attention, cfg.enc_layers, cfg.dec_layers, cfg.bidirectional) != (
-        "srn", "none", 1, 1, False) or cfg.activation != "tanh":
+      "srn",
+      "none",
+      1,
+      1,
+      False,
+    ) or cfg.activation != "tanh":
       raise ValueError("one-hot inputs: only the char toy's Seq2Seq has a reference.")
     return Seq2Seq(cfg.src_vocab_size, cfg.hidden)
-  encoder = EncoderRNN(cfg.src_vocab_size, cfg.hidden, embed_size=cfg.embed, cell=cfg.cell,
-                       num_layers=cfg.enc_layers, bidirectional=cfg.bidirectional,
-                       dropout=cfg.enc_dropout)
+  encoder = EncoderRNN(
+    cfg.src_vocab_size,
+    cfg.hidden,
+    embed_size=cfg.embed,
+    cell=cfg.cell,
+    num_layers=cfg.enc_layers,
+    bidirectional=cfg.bidirectional,
+    dropout=cfg.enc_dropout,
+  )
   common = dict(cell=cfg.cell)
   tutorial = cfg.bridge == "copy" and not cfg.bidirectional and cfg.enc_layers == cfg.dec_layers
   if cfg.attention == "none" and tutorial:
-    decoder = DecoderRNN(cfg.hidden, cfg.tgt_vocab_size, embed_size=cfg.embed,
-                         num_layers=cfg.dec_layers, dropout=cfg.dropout, **common)
+    decoder = DecoderRNN(
+      cfg.hidden,
+      cfg.tgt_vocab_size,
+      embed_size=cfg.embed,
+      num_layers=cfg.dec_layers,
+      dropout=cfg.dropout,
+      **common,
+    )
   elif cfg.attention == "fixed" and tutorial and cfg.fixed_slots == "all":
-    decoder = AttnDecoderRNN(cfg.hidden, cfg.tgt_vocab_size, cfg.dropout, cfg.max_length,
-                             embed_size=cfg.embed, num_layers=cfg.dec_layers, **common)
+    decoder = AttnDecoderRNN(
+      cfg.hidden,
+      cfg.tgt_vocab_size,
+      cfg.dropout,
+      cfg.max_length,
+      embed_size=cfg.embed,
+      num_layers=cfg.dec_layers,
+      **common,
+    )
   elif cfg.attention == "additive" and cfg.bridge == "tanh" and cfg.dec_layers == 1:
     memory = cfg.hidden * (2 if cfg.bidirectional else 1)
-    decoder = BahdanauDecoder(cfg.embed, cfg.hidden, cfg.tgt_vocab_size, memory,
-                              dropout=cfg.dropout, **common)
+    decoder = BahdanauDecoder(
+      cfg.embed, cfg.hidden, cfg.tgt_vocab_size, memory, dropout=cfg.dropout, **common
+    )
   else:
-    raise ValueError(f"no PyTorch reference for attention={cfg.attention!r}, "
-                     f"bridge={cfg.bridge!r}, fixed_slots={cfg.fixed_slots!r}.")
+    raise ValueError(
+      f"no PyTorch reference for attention={cfg.attention!r}, "
+      f"bridge={cfg.bridge!r}, fixed_slots={cfg.fixed_slots!r}."
+    )
   return EncoderDecoder(encoder, decoder)
 
 
@@ -328,9 +413,18 @@ class RNN(nn.Module):
   one letter [1,input_size] + hidden -> (output, hidden)); else [embedding] -> rnn ->
   the last layer's final state(s) -> dropout -> h2o. `classify` runs a whole name."""
 
-  def __init__(self, input_size: int, hidden_size: int, output_size: int, *,
-               cell: str = "tutorial", num_layers: int = 1, bidirectional: bool = False,
-               embed_size: int = 0, dropout: float = 0.0):
+  def __init__(
+    self,
+    input_size: int,
+    hidden_size: int,
+    output_size: int,
+    *,
+    cell: str = "tutorial",
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    embed_size: int = 0,
+    dropout: float = 0.0,
+  ):
     super().__init__()
     self.cell, self.hidden_size = cell, hidden_size
     if cell == "tutorial":
@@ -341,9 +435,13 @@ class RNN(nn.Module):
     if embed_size:  # letters 1..input_size, 0 = padding (seq2seq_jax's ids)
       self.embedding = nn.Embedding(input_size + 1, embed_size)
     self.dropout = nn.Dropout(dropout)
-    self.rnn = RNN_CLASSES[cell](embed_size or input_size, hidden_size, num_layers,
-                                 bidirectional=bidirectional,
-                                 dropout=dropout if num_layers > 1 else 0.0)
+    self.rnn = RNN_CLASSES[cell](
+      embed_size or input_size,
+      hidden_size,
+      num_layers,
+      bidirectional=bidirectional,
+      dropout=dropout if num_layers > 1 else 0.0,
+    )
     self.h2o = nn.Linear(hidden_size * self.directions, output_size)
 
   def forward(self, input, hidden):
@@ -364,4 +462,4 @@ class RNN(nn.Module):
     x = self.dropout(self.embedding(name)[:, None]) if hasattr(self, "embedding") else name
     _, h_n = self.rnn(x)
     h_n = h_n[0] if self.cell == "lstm" else h_n
-    return self.h2o(self.dropout(torch.cat(list(h_n[-self.directions:]), -1)))
+    return self.h2o(self.dropout(torch.cat(list(h_n[-self.directions :]), -1)))

@@ -52,9 +52,11 @@ class FixedLengthAttention(nn.Module):
   def __call__(self, query, memory, keys, mask):
     s = memory.shape[1]
     if s > self.max_length:
-      raise ConfigError(f"the fixed-length attention has {self.max_length} slots but a source "
-                        f"batch is padded to {s}: raise model.max_length or lower "
-                        "data.bucket_edges.")
+      raise ConfigError(
+        f"the fixed-length attention has {self.max_length} slots but a source "
+        f"batch is padded to {s}: raise model.max_length or lower "
+        "data.bucket_edges."
+      )
     scores = self.attn(query)  # [B, max_length]
     if self.all_slots:  # the slots past the source (and pads) hold zero vectors: weight 0 here
       weights = jax.nn.softmax(scores, axis=-1)[:, :s] * mask
@@ -93,9 +95,11 @@ class BilinearAttention(nn.Module):
     if self.general:
       self.w = dense(self.query_features, self.memory_features, use_bias=False, name="w")
     elif self.query_features != self.memory_features:
-      raise ConfigError(f"dot attention needs equal query and memory sizes, got "
-                        f"{self.query_features} and {self.memory_features} (a bidirectional "
-                        "encoder doubles the memory): use model.attention=general.")
+      raise ConfigError(
+        f"dot attention needs equal query and memory sizes, got "
+        f"{self.query_features} and {self.memory_features} (a bidirectional "
+        "encoder doubles the memory): use model.attention=general."
+      )
 
   def prepare(self, memory):
     return self.w(memory) if self.general else memory
@@ -104,9 +108,15 @@ class BilinearAttention(nn.Module):
     return attend(jnp.einsum("bq,bsq->bs", query, keys), memory, mask)
 
 
-def make_attention(kind: str, *, query_features: int, memory_features: int,
-                   max_length: int, all_slots: bool = False,
-                   name: str = "attention") -> nn.Module:
+def make_attention(
+  kind: str,
+  *,
+  query_features: int,
+  memory_features: int,
+  max_length: int,
+  all_slots: bool = False,
+  name: str = "attention",
+) -> nn.Module:
   """The attention module named by `model.attention` (fixed | additive | dot | general)."""
   if kind == "fixed":
     return FixedLengthAttention(query_features, max_length, all_slots, name=name)
@@ -114,5 +124,4 @@ def make_attention(kind: str, *, query_features: int, memory_features: int,
     return AdditiveAttention(query_features, memory_features, query_features, name=name)
   if kind in ("dot", "general"):
     return BilinearAttention(query_features, memory_features, kind == "general", name=name)
-  raise ConfigError(f"unknown model.attention {kind!r}; use none, fixed, additive, dot or "
-                    "general.")
+  raise ConfigError(f"unknown model.attention {kind!r}; use none, fixed, additive, dot or general.")

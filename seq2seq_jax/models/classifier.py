@@ -33,8 +33,10 @@ class TutorialCell(Cell):
   def step(self, h, x):
     combined = jnp.concatenate([x, h], axis=-1)
     n_in = combined.shape[-1]  # torch nn.Linear(input + hidden, ...) init
-    return (dense(self.hidden, n_in, name="i2h")(combined),
-            dense(self.classes, n_in, name="i2o")(combined))
+    return (
+      dense(self.hidden, n_in, name="i2h")(combined),
+      dense(self.classes, n_in, name="i2o")(combined),
+    )
 
 
 class CharClassifier(nn.Module):
@@ -57,17 +59,27 @@ class CharClassifier(nn.Module):
     if self.input == "onehot":
       x = jax.nn.one_hot(chars - 1, self.num_letters)  # padding (id 0) -> all zeros
     else:  # torch nn.Embedding init: N(0, 1)
-      x = nn.Embed(self.num_letters + 1, self.embed_dim,
-                   embedding_init=nn.initializers.normal(1.0), name="embed")(chars)
+      x = nn.Embed(
+        self.num_letters + 1,
+        self.embed_dim,
+        embedding_init=nn.initializers.normal(1.0),
+        name="embed",
+      )(chars)
       x = nn.Dropout(self.dropout)(x, deterministic=not train)
     if self.cell == "tutorial":
       cell = scanned(TutorialCell)(hidden=self.hidden, classes=self.num_classes, name="rnn")
       _, y = cell(cell.initial_carry(batch), (x, mask))  # y [B, L, classes]
       logits = y[jnp.arange(batch), jnp.maximum(length - 1, 0)]
     else:
-      _, finals = RNN(self.cell, self.hidden, self.num_layers, self.bidirectional,
-                      dropout=self.dropout, name="rnn")(x, mask, train=train)
-      last = finals[-(1 + self.bidirectional):]  # last layer: forward (and reverse) carry
+      _, finals = RNN(
+        self.cell,
+        self.hidden,
+        self.num_layers,
+        self.bidirectional,
+        dropout=self.dropout,
+        name="rnn",
+      )(x, mask, train=train)
+      last = finals[-(1 + self.bidirectional) :]  # last layer: forward (and reverse) carry
       h = jnp.concatenate([c[0] if self.cell == "lstm" else c for c in last], axis=-1)
       h = nn.Dropout(self.dropout)(h, deterministic=not train)
       logits = dense(self.num_classes, h.shape[-1], name="out")(h)

@@ -24,16 +24,27 @@ def torch_linear_kernel(fan_in: int):
   return torch_uniform(fan_in)
 
 
-def dense(features: int, in_features: int, *, xavier: bool = False, name: str | None = None,
-          use_bias: bool = True) -> nn.Dense:
+def dense(
+  features: int,
+  in_features: int,
+  *,
+  xavier: bool = False,
+  name: str | None = None,
+  use_bias: bool = True,
+) -> nn.Dense:
   """nn.Dense initialised like torch.nn.Linear(in_features, features).
 
   xavier=True replaces the weight init by xavier_uniform (what the transformer
   tutorial applies to every matrix); the bias keeps PyTorch's U(+-1/sqrt(in)).
   """
   kernel_init = nn.initializers.xavier_uniform() if xavier else torch_linear_kernel(in_features)
-  return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init,
-                  bias_init=torch_uniform(in_features), name=name)
+  return nn.Dense(
+    features,
+    use_bias=use_bias,
+    kernel_init=kernel_init,
+    bias_init=torch_uniform(in_features),
+    name=name,
+  )
 
 
 def _mix32(x: jax.Array) -> jax.Array:
@@ -81,7 +92,7 @@ class Dropout(nn.Module):
     if self.rng == "threefry":  # nn.Dropout's draw: same key, same mask
       keep = jax.random.bernoulli(key, 1.0 - self.rate, x.shape)
     else:
-      threshold = jnp.uint32(min(round(self.rate * 2.0 ** 32), 2 ** 32 - 1))
+      threshold = jnp.uint32(min(round(self.rate * 2.0**32), 2**32 - 1))
       keep = hash_bits(key, x.shape) >= threshold
       return jnp.where(keep, x * (1.0 / (1.0 - self.rate)), jnp.zeros_like(x)).astype(x.dtype)
     return jax.lax.select(keep, x / (1.0 - self.rate), jnp.zeros_like(x))

@@ -106,8 +106,14 @@ def scanned(cell_cls, unroll: int = 1):
   `unroll` steps per loop iteration: on CPU the loop overhead dominates small cells,
   and unrolling a few steps runs ~2x faster (at some compile time).
   """
-  return nn.scan(cell_cls, variable_broadcast="params", split_rngs={"params": False},
-                 in_axes=1, out_axes=1, unroll=unroll)
+  return nn.scan(
+    cell_cls,
+    variable_broadcast="params",
+    split_rngs={"params": False},
+    in_axes=1,
+    out_axes=1,
+    unroll=unroll,
+  )
 
 
 def reverse_padded(x, lengths):
@@ -144,11 +150,13 @@ class RNN(nn.Module):
       outs = []
       for suffix in ("", "_reverse")[: 1 + self.bidirectional]:
         k = len(finals)
-        carry = (initial[k] if initial is not None
-                 else cls(**kwargs, parent=None).initial_carry(x.shape[0]))
+        carry = (
+          initial[k]
+          if initial is not None
+          else cls(**kwargs, parent=None).initial_carry(x.shape[0])
+        )
         inp = reverse_padded(x, lengths) if suffix else x
-        carry, y = scanned(cls, self.unroll)(**kwargs, name=f"l{layer}{suffix}")(carry,
-                                                                                 (inp, mask))
+        carry, y = scanned(cls, self.unroll)(**kwargs, name=f"l{layer}{suffix}")(carry, (inp, mask))
         outs.append(reverse_padded(y, lengths) if suffix else y)
         finals.append(carry)
       x = jnp.concatenate(outs, axis=-1)

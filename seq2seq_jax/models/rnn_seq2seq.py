@@ -77,13 +77,19 @@ class RNNSeq2SeqConfig:
     return cfg
 
   def validate(self) -> None:
-    choices = dict(cell=tuple(rnn.CELLS), attention=ATTENTIONS, bridge=("copy", "tanh", "zeros"),
-                   fixed_slots=("source", "all"),
-                   coin=("sequence", "step"), schedule=("constant", "linear", "inverse_sigmoid"))
+    choices = dict(
+      cell=tuple(rnn.CELLS),
+      attention=ATTENTIONS,
+      bridge=("copy", "tanh", "zeros"),
+      fixed_slots=("source", "all"),
+      coin=("sequence", "step"),
+      schedule=("constant", "linear", "inverse_sigmoid"),
+    )
     for key, options in choices.items():
       if getattr(self, key) not in options:
-        raise ConfigError(f"unknown model.{key} {getattr(self, key)!r}; use one of "
-                          f"{', '.join(options)}.")
+        raise ConfigError(
+          f"unknown model.{key} {getattr(self, key)!r}; use one of {', '.join(options)}."
+        )
 
 
 def _h(carry):
@@ -104,27 +110,43 @@ class RNNSeq2Seq(nn.Module):
 
   def setup(self):
     c = self.cfg
-    embed = lambda vocab, name: (nn.Embed(vocab, c.embed, name=name,
-                                          embedding_init=nn.initializers.normal(1.0))
-                                 if c.embed else None)  # torch.nn.Embedding's N(0, 1)
+    embed = lambda vocab, name: (
+      nn.Embed(vocab, c.embed, name=name, embedding_init=nn.initializers.normal(1.0))
+      if c.embed
+      else None
+    )  # torch.nn.Embedding's N(0, 1)
     self.src_embed = embed(c.src_vocab_size, "src_embed")
     self.tgt_embed = embed(c.tgt_vocab_size, "tgt_embed")
-    self.encoder = rnn.RNN(c.cell, c.hidden, c.enc_layers, c.bidirectional, c.activation,
-                           c.enc_dropout, c.unroll, name="encoder")
+    self.encoder = rnn.RNN(
+      c.cell,
+      c.hidden,
+      c.enc_layers,
+      c.bidirectional,
+      c.activation,
+      c.enc_dropout,
+      c.unroll,
+      name="encoder",
+    )
     self.enc_drop = nn.Dropout(c.enc_dropout)
     self.drop = nn.Dropout(c.dropout)
     cell = rnn.cell_class(c.cell)
     kwargs = rnn.cell_kwargs(c.cell, c.hidden, c.activation)
     self.cells = [cell(**kwargs, name=f"dec_l{k}") for k in range(c.dec_layers)]
     if c.bridge == "tanh":
-      self.bridges = [dense(c.hidden, c.hidden, use_bias=False, name=f"bridge_l{k}")
-                      for k in range(c.dec_layers)]
+      self.bridges = [
+        dense(c.hidden, c.hidden, use_bias=False, name=f"bridge_l{k}") for k in range(c.dec_layers)
+      ]
     emb = c.embed or c.tgt_vocab_size
     memory = c.hidden * (2 if c.bidirectional else 1)
     if c.attention != "none":
       query = {"fixed": emb + c.hidden}.get(c.attention, c.hidden)
-      self.attention = make_attention(c.attention, query_features=query, memory_features=memory,
-                                      max_length=c.max_length, all_slots=c.fixed_slots == "all")
+      self.attention = make_attention(
+        c.attention,
+        query_features=query,
+        memory_features=memory,
+        max_length=c.max_length,
+        all_slots=c.fixed_slots == "all",
+      )
     if c.attention == "fixed":
       self.attn_combine = dense(c.hidden, emb + memory, name="attn_combine")
     if c.attention in ("dot", "general"):
@@ -226,10 +248,14 @@ class RNNSeq2Seq(nn.Module):
       logits = mdl.out(feats)
       return (carry, jnp.argmax(logits, -1).astype(prev.dtype)), (logits, attn)
 
-    scan = nn.scan(body, variable_broadcast="params",
-                   split_rngs={"params": False, "dropout": True},
-                   in_axes=(1, nn.broadcast, nn.broadcast, nn.broadcast), out_axes=1,
-                   unroll=c.unroll)
+    scan = nn.scan(
+      body,
+      variable_broadcast="params",
+      split_rngs={"params": False, "dropout": True},
+      in_axes=(1, nn.broadcast, nn.broadcast, nn.broadcast),
+      out_axes=1,
+      unroll=c.unroll,
+    )
     _, (ys, attention) = scan(self, (carry, tgt_in[:, 0]), (tgt_in, coins), memory, keys, mask)
     return (ys if feedback else self.out(ys)), attention
 
@@ -245,6 +271,7 @@ class RNNSeq2Seq(nn.Module):
 
   def decode_step(self, cache, tokens, step):
     """tokens [B] -> (logits [B,V], cache, attention [B,S])."""
-    feats, attn, carry = self._step(cache["carry"], tokens, cache.get("memory"),
-                                    cache.get("keys"), cache["mask"], False)
+    feats, attn, carry = self._step(
+      cache["carry"], tokens, cache.get("memory"), cache.get("keys"), cache["mask"], False
+    )
     return self.out(feats), dict(cache, carry=carry), attn

@@ -30,14 +30,20 @@ class RNNTagger(nn.Module):
   @nn.compact
   def __call__(self, tokens, length, train: bool = False):
     mask = jnp.arange(tokens.shape[1])[None, :] < length[:, None]
-    x = (nn.Embed(self.num_inputs, self.embed, name="embed")(tokens) if self.embed
-         else jax.nn.one_hot(tokens, self.num_inputs))
-    y, _ = rnn.RNN(self.cell, self.hidden, self.layers, activation=self.activation,
-                   name="rnn")(x, mask, train=train)
+    x = (
+      nn.Embed(self.num_inputs, self.embed, name="embed")(tokens)
+      if self.embed
+      else jax.nn.one_hot(tokens, self.num_inputs)
+    )
+    y, _ = rnn.RNN(self.cell, self.hidden, self.layers, activation=self.activation, name="rnn")(
+      x, mask, train=train
+    )
     if self.head == "linear":
       return dense(self.num_classes, self.hidden, name="head")(y)
     if self.head != "none" or self.hidden != self.num_classes:
-      raise ConfigError(f"model.head={self.head!r} with hidden {self.hidden} and "
-                        f"{self.num_classes} classes: head none needs hidden == classes; "
-                        "else use head linear.")
+      raise ConfigError(
+        f"model.head={self.head!r} with hidden {self.hidden} and "
+        f"{self.num_classes} classes: head none needs hidden == classes; "
+        "else use head linear."
+      )
     return y

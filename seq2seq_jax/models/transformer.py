@@ -134,7 +134,6 @@ class _Layer(nn.Module):
 
 
 class EncoderLayer(_Layer):
-
   def setup(self):
     c = self.cfg
     self.self_attention = MultiHeadAttention(c.hid, c.heads, c.dropout, c.dropout_rng)
@@ -143,15 +142,22 @@ class EncoderLayer(_Layer):
     self.make_norms(("self_attn_layer_norm", "ff_layer_norm"))
 
   def __call__(self, x, mask, deterministic: bool):
-    x, _ = self.residual(x, lambda h: self.self_attention(h, h, mask, deterministic),
-                         "self_attn_layer_norm", deterministic)
-    x, _ = self.residual(x, lambda h: (self.positionwise_feedforward(h, deterministic), None),
-                         "ff_layer_norm", deterministic)
+    x, _ = self.residual(
+      x,
+      lambda h: self.self_attention(h, h, mask, deterministic),
+      "self_attn_layer_norm",
+      deterministic,
+    )
+    x, _ = self.residual(
+      x,
+      lambda h: (self.positionwise_feedforward(h, deterministic), None),
+      "ff_layer_norm",
+      deterministic,
+    )
     return x
 
 
 class DecoderLayer(_Layer):
-
   def setup(self):
     c = self.cfg
     self.self_attention = MultiHeadAttention(c.hid, c.heads, c.dropout, c.dropout_rng)
@@ -160,8 +166,9 @@ class DecoderLayer(_Layer):
     self.drop = Dropout(c.dropout, c.dropout_rng)
     self.make_norms(("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm"))
 
-  def __call__(self, y, self_mask, cross_kv, cross_mask, deterministic: bool, self_cache=None,
-               step=None):
+  def __call__(
+    self, y, self_mask, cross_kv, cross_mask, deterministic: bool, self_cache=None, step=None
+  ):
     """One decoder layer.
 
     y [B,T,hid]; cross_kv = projected encoder keys/values [B,S,h,d] each.
@@ -187,8 +194,12 @@ class DecoderLayer(_Layer):
 
     y, _ = self.residual(y, self_attend, "self_attn_layer_norm", deterministic)
     y, attention = self.residual(y, cross_attend, "enc_attn_layer_norm", deterministic)
-    y, _ = self.residual(y, lambda h: (self.positionwise_feedforward(h, deterministic), None),
-                         "ff_layer_norm", deterministic)
+    y, _ = self.residual(
+      y,
+      lambda h: (self.positionwise_feedforward(h, deterministic), None),
+      "ff_layer_norm",
+      deterministic,
+    )
     return y, attention, new_cache
 
 
@@ -249,8 +260,17 @@ class Decoder(nn.Module):
   def cross_kv(self, memory):
     return [layer.encoder_attention.project_kv(memory) for layer in self.layers]
 
-  def __call__(self, tgt, positions, self_mask, cross_kv, cross_mask, deterministic: bool,
-               self_caches=None, step=None):
+  def __call__(
+    self,
+    tgt,
+    positions,
+    self_mask,
+    cross_kv,
+    cross_mask,
+    deterministic: bool,
+    self_caches=None,
+    step=None,
+  ):
     y = self.embed(tgt, positions, deterministic)
     new_caches, attention = [], None
     for i, layer in enumerate(self.layers):
@@ -281,8 +301,13 @@ class Transformer(nn.Module):
     t = tgt_in.shape[1]
     causal = jnp.tril(jnp.ones((t, t), bool))[None, None]
     logits, attention, _ = self.decoder(
-        tgt_in, jnp.arange(t)[None], causal, self.decoder.cross_kv(memory),
-        src_mask[:, None, None, :], not train)
+      tgt_in,
+      jnp.arange(t)[None],
+      causal,
+      self.decoder.cross_kv(memory),
+      src_mask[:, None, None, :],
+      not train,
+    )
     return logits, attention
 
   static_cache_keys = ("src_mask", "cross_kv")  # per-source: decode_step never changes them
@@ -294,16 +319,24 @@ class Transformer(nn.Module):
     b = src.shape[0]
     shape = (b, max_len, c.heads, c.hid // c.heads)
     return dict(
-        src_mask=src_mask,
-        cross_kv=self.decoder.cross_kv(memory),
-        self_kv=[{"k": jnp.zeros(shape), "v": jnp.zeros(shape)} for _ in range(c.dec_layers)])
+      src_mask=src_mask,
+      cross_kv=self.decoder.cross_kv(memory),
+      self_kv=[{"k": jnp.zeros(shape), "v": jnp.zeros(shape)} for _ in range(c.dec_layers)],
+    )
 
   def decode_step(self, cache, tokens, step):
     """tokens [B] at position `step` -> (logits [B,V], cache, head-mean cross attention [B,S])."""
     max_len = cache["self_kv"][0]["k"].shape[1]
     self_mask = (jnp.arange(max_len) <= step)[None, None, None, :]
     logits, attention, self_kv = self.decoder(
-        tokens[:, None], jnp.full((1, 1), step), self_mask, cache["cross_kv"],
-        cache["src_mask"][:, None, None, :], True, cache["self_kv"], step)
+      tokens[:, None],
+      jnp.full((1, 1), step),
+      self_mask,
+      cache["cross_kv"],
+      cache["src_mask"][:, None, None, :],
+      True,
+      cache["self_kv"],
+      step,
+    )
     cache = dict(cache, self_kv=self_kv)
     return logits[:, 0], cache, attention[:, :, 0].mean(axis=1)
