@@ -21,7 +21,7 @@ The chapter's n-best output (`rank score words <e>`):
 
 import ml_collections
 
-from seq2seq_jax.config_defaults import decode_config, train_config
+from seq2seq_jax.config import decode_config, train_config
 
 
 def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:

@@ -26,7 +26,7 @@ and --mode=evaluate --workdir=RUN (top-1/top-3/macro, per language, confusion PN
 
 import ml_collections
 
-from seq2seq_jax.config_defaults import train_config
+from seq2seq_jax.config import train_config
 
 
 def get_config(arg: str = "default") -> ml_collections.ConfigDict:

@@ -11,7 +11,7 @@ right within a few hundred steps:
 
 import ml_collections
 
-from seq2seq_jax.config_defaults import decode_config, train_config
+from seq2seq_jax.config import decode_config, train_config
 
 
 def get_config() -> ml_collections.ConfigDict:

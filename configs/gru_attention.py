@@ -23,7 +23,7 @@ Best held-out BLEU found (Adam, dropout, beam, label smoothing; 57.76 with beam 
 
 import ml_collections
 
-from seq2seq_jax.config_defaults import decode_config, train_config
+from seq2seq_jax.config import decode_config, train_config
 
 HEAT_MAP_SENTENCES = (
   "elle a cinq ans de moins que moi .",

@@ -8,7 +8,7 @@ predicted string. It learns `ohlol` exactly within seconds:
 
 import ml_collections
 
-from seq2seq_jax.config_defaults import train_config
+from seq2seq_jax.config import train_config
 
 
 def get_config() -> ml_collections.ConfigDict:

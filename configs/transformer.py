@@ -14,7 +14,7 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 
 import ml_collections
 
-from seq2seq_jax.config_defaults import decode_config, train_config
+from seq2seq_jax.config import decode_config, train_config
 
 
 def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:

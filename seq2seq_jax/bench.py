@@ -40,11 +40,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from seq2seq_jax import classification, decoding, train, translation
-from seq2seq_jax.config_defaults import train_config
+from seq2seq_jax import decoding, train
+from seq2seq_jax.config import train_config
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
 from seq2seq_jax.models.transformer import Transformer, TransformerConfig
+from seq2seq_jax.tasks import classification, translation
 
 MODELS = ("transformer", "gru_attention", "bigru", "char_rnn")
 # The batches each family runs at by default: 64, plus 1 where the reference's figure is batch 1.

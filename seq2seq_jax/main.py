@@ -83,9 +83,9 @@ def load_run_config(workdir: Path) -> ml_collections.ConfigDict:
 # task name -> module with build_task(config, workdir) -> train.Task, and
 # serve(mode, config, workdir, inputs) for its own modes (translate, predict).
 TASKS = {
-  "translation": "seq2seq_jax.translation",
-  "classification": "seq2seq_jax.classification",
-  "tagging": "seq2seq_jax.tagging",
+  "translation": "seq2seq_jax.tasks.translation",
+  "classification": "seq2seq_jax.tasks.classification",
+  "tagging": "seq2seq_jax.tasks.tagging",
 }  # per-step labels: the SRN toy (configs/srn_hello.py)
 TASK_MODES = {"translation": ("translate",), "classification": ("predict",), "tagging": ()}
 

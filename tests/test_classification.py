@@ -9,10 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import classification, train
+from seq2seq_jax import train
 from seq2seq_jax.data import registry
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.models.classifier import CharClassifier
+from seq2seq_jax.tasks import classification
 from tests.conftest import SHARED_DATA, load_config
 from tests.test_cli import assert_user_error, cli
 

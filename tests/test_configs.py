@@ -6,7 +6,7 @@ import re
 import pytest
 from conftest import ROOT, load_config
 
-from seq2seq_jax.config_defaults import DECODE, TRAIN, decode_config, train_config
+from seq2seq_jax.config import DECODE, TRAIN, decode_config, train_config
 
 
 def config_args(name: str) -> list[str | None]:

@@ -532,7 +532,7 @@ def test_import_classifier_bad_inputs(tmp_path):
       config, tmp_path / "w", str(tmp_path / "gru.npz"), None, None, {}, labels=str(labels)
     )
   import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {}, labels=str(labels))
-  from seq2seq_jax import classification
+  from seq2seq_jax.tasks import classification
 
   with pytest.raises(DataError, match="imported without its dataset"):
     classification.build_task(config, tmp_path / "w")

@@ -137,7 +137,7 @@ def test_unknown_choices_are_config_errors():
 
 
 def test_loss_reductions_token_mean_and_per_sequence_sum():
-  from seq2seq_jax import translation
+  from seq2seq_jax.tasks import translation
 
   model, params = model_and_params(**VARIANTS["plain"])
   tgt_len = jnp.array([5, 2, 0])  # the last row is batch padding

@@ -6,7 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from seq2seq_jax import train, translation
+from seq2seq_jax import train
+from seq2seq_jax.tasks import translation
 
 ACCUM = 4
 

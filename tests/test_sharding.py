@@ -9,13 +9,15 @@ import textwrap
 import jax
 import numpy as np
 
-from seq2seq_jax import train, translation
+from seq2seq_jax import train
+from seq2seq_jax.tasks import translation
 from tests.conftest import ROOT
 
 SCRIPT = textwrap.dedent("""
     import sys
     import jax, numpy as np
-    from seq2seq_jax import train, translation
+    from seq2seq_jax import train
+    from seq2seq_jax.tasks import translation
     from tests.conftest import tiny_transformer_config
     assert jax.device_count() == 8, jax.devices()
     c = tiny_transformer_config()
@@ -61,7 +63,8 @@ RESUME_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
     import jax, numpy as np
-    from seq2seq_jax import train, translation
+    from seq2seq_jax import train
+    from seq2seq_jax.tasks import translation
     from tests.conftest import tiny_transformer_config
     assert jax.device_count() == 8, jax.devices()
 
@@ -143,7 +146,8 @@ MULTI_HOST_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     import jax
     jax.distributed.initialize(f"localhost:{sys.argv[3]}", 2, int(sys.argv[1]))
-    from seq2seq_jax import train, translation
+    from seq2seq_jax import train
+    from seq2seq_jax.tasks import translation
     from tests.conftest import tiny_transformer_config
     assert (jax.process_count(), jax.device_count()) == (2, 4), jax.devices()
     c = tiny_transformer_config()

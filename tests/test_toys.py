@@ -7,14 +7,15 @@ import re
 import jax
 import pytest
 
-from seq2seq_jax import train, translation
+from seq2seq_jax import train
 from seq2seq_jax.data import eng_fra
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
+from seq2seq_jax.tasks import translation
 from tests.conftest import SHARED_DATA, load_config
 
 
 def test_srn_hello_learns_ohlol_and_prints_it_every_epoch(tmp_path, caplog):
-  from seq2seq_jax import tagging
+  from seq2seq_jax.tasks import tagging
 
   c = load_config("srn_hello")
   task = tagging.build_task(c, tmp_path)

@@ -6,9 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from seq2seq_jax import train, translation
-from seq2seq_jax.checkpoint import Checkpoints
+from seq2seq_jax import train
 from seq2seq_jax.errors import CheckpointError
+from seq2seq_jax.tasks import translation
+from seq2seq_jax.train.checkpoint import Checkpoints
 
 
 def params_of(workdir, task, config, which="latest"):
@@ -64,7 +65,7 @@ def test_stop_and_resume_gives_bit_identical_params(tiny_config, tmp_path, monke
   task = translation.build_task(tiny_config, part)
   clock = iter(range(0, 10**6, 1000))  # the stopped process: every clock read 1000 s later
   with monkeypatch.context() as m:
-    m.setattr(train, "time", types.SimpleNamespace(time=lambda: next(clock)))
+    m.setattr(train.loop, "time", types.SimpleNamespace(time=lambda: next(clock)))
     assert train.train_and_evaluate(task, tiny_config, part) == {"stopped_at_step": stop}
   assert Checkpoints(part).latest_step() == stop
   tiny_config.train.stop_after_steps = 0

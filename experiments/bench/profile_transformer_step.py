@@ -43,9 +43,10 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from seq2seq_jax import bench, train, translation  # noqa: E402
-from seq2seq_jax.config_defaults import train_config  # noqa: E402
+from seq2seq_jax import bench, train  # noqa: E402
+from seq2seq_jax.config import train_config  # noqa: E402
 from seq2seq_jax.models.transformer import Transformer, TransformerConfig  # noqa: E402
+from seq2seq_jax.tasks import translation  # noqa: E402
 
 B, S, T = 64, 24, 24
 CFG = TransformerConfig(src_vocab_size=9597, tgt_vocab_size=7704)

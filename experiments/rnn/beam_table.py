@@ -23,7 +23,8 @@ import jax.numpy as jnp  # noqa: E402
 import ml_collections  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from seq2seq_jax import decoding, metrics, train, translation  # noqa: E402
+from seq2seq_jax import decoding, metrics, train  # noqa: E402
+from seq2seq_jax.tasks import translation  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained run.", required=True)
 _BEAMS = flags.DEFINE_list("beams", ["1", "2", "4", "8"], "Beam sizes besides greedy.")

@@ -22,8 +22,9 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from seq2seq_jax import metrics, train, translation  # noqa: E402
+from seq2seq_jax import metrics, train  # noqa: E402
 from seq2seq_jax.data.registry import load_parallel  # noqa: E402
+from seq2seq_jax.tasks import translation  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (fresh).")

@@ -17,8 +17,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from seq2seq_jax import train, translation
+from seq2seq_jax import train
 from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.tasks import translation
 
 
 def main() -> None:

@@ -143,7 +143,7 @@ def _write_run(config, workdir: Path, model, init_args, variables, state_dict, w
   import jax
 
   from seq2seq_jax import train
-  from seq2seq_jax.checkpoint import Checkpoints
+  from seq2seq_jax.train.checkpoint import Checkpoints
 
   # The optimizer state and rng that training would start from, so that
   # restore_params / a fine-tuning run find the structure they expect.
@@ -176,8 +176,8 @@ def import_translation(
   config, workdir: Path, state_dict, src_vocab: Vocab, tgt_vocab: Vocab
 ) -> int:
   """Writes a translation run with the imported weights; returns the parameter count."""
-  from seq2seq_jax import translation
   from seq2seq_jax.interop.torch_import import mapping_for
+  from seq2seq_jax.tasks import translation
 
   model = translation.make_model(config, src_vocab, tgt_vocab)
   init_args = translation.init_args(config)
@@ -199,8 +199,8 @@ def import_translation(
 def classifier_split(config, labels: list[str]):
   """The labels and, when the config's dataset is there, its train/validation/test split
   (the config's fractions and seed) with label ids in the labels file's order."""
-  from seq2seq_jax import classification
   from seq2seq_jax.data.registry import load_labelled
+  from seq2seq_jax.tasks import classification
 
   try:
     data = load_labelled(config.data)
@@ -224,8 +224,8 @@ def classifier_split(config, labels: list[str]):
 
 def import_classifier(config, workdir: Path, state_dict, labels: list[str]) -> int:
   """Writes a classification run with the imported weights; returns the parameter count."""
-  from seq2seq_jax import classification
   from seq2seq_jax.interop.torch_import import mapping_for
+  from seq2seq_jax.tasks import classification
 
   model = classification.make_model(config, len(labels))
   init_args = classification.init_args(config)

@@ -142,7 +142,7 @@ def tiny_transformer_config(**switches) -> TransformerConfig:
 def transformer_parity(cfg: TransformerConfig, seed: int = 0) -> dict[str, Diffs]:
   """Logits, cross attention and loss; gradients of the tutorial's loss
   (CrossEntropyLoss(ignore_index=pad) = translation's masked token mean)."""
-  from seq2seq_jax.translation import make_loss_fn
+  from seq2seq_jax.tasks.translation import make_loss_fn
 
   torch.manual_seed(seed)
   ref = torch_models.build_transformer(cfg, PAD, PAD)
@@ -379,7 +379,7 @@ def rnn_seq2seq_parity(cfg, seed: int = 0) -> dict[str, Diffs]:
   loss; gradients of that loss."""
   from seq2seq_jax.interop.torch_import import rnn_seq2seq_mapping
   from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq
-  from seq2seq_jax.translation import make_loss_fn
+  from seq2seq_jax.tasks.translation import make_loss_fn
 
   torch.manual_seed(seed)
   ref = torch_rnn_models.build_translator(cfg)
@@ -443,9 +443,9 @@ def rnn_seq2seq_parity(cfg, seed: int = 0) -> dict[str, Diffs]:
 def classifier_parity(cell: str, seed: int = 0, **switches) -> dict[str, Diffs]:
   """models/classifier.py vs torch_rnn_models.RNN run name by name (the tutorial's loop):
   log-probs and classification's loss (mean NLL); its gradients. Names of 6, 3, 1 letters."""
-  from seq2seq_jax.classification import make_loss_fn
   from seq2seq_jax.interop.torch_import import CHAR_RNN
   from seq2seq_jax.models.classifier import CharClassifier
+  from seq2seq_jax.tasks.classification import make_loss_fn
 
   kw = dict(
     num_classes=5,

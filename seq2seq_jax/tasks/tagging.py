@@ -21,7 +21,7 @@ from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.vocab import Vocab
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.models.rnn_tagger import RNNTagger
-from seq2seq_jax.train import Task
+from seq2seq_jax.tasks.base import Task
 
 log = logging.getLogger("seq2seq_jax")
 

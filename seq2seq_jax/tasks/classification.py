@@ -29,7 +29,7 @@ from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.registry import NAME_LETTERS, LabelledText, load_labelled, unicode_to_ascii
 from seq2seq_jax.errors import CheckpointError, ConfigError, DataError
 from seq2seq_jax.models.classifier import CharClassifier
-from seq2seq_jax.train import Task
+from seq2seq_jax.tasks.base import Task
 
 log = logging.getLogger("seq2seq_jax")
 

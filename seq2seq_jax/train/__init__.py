@@ -1,0 +1,30 @@
+"""Training: `steps` (jitted train/eval steps), `sharding` (devices and hosts), `checkpoint`
+(orbax latest/best), `loop` (the one epoch loop). The names below are the public API."""
+
+from seq2seq_jax.train.loop import (
+  evaluate,
+  evaluate_split,
+  param_summary,
+  restore_params,
+  train_and_evaluate,
+)
+from seq2seq_jax.train.sharding import batch_put, data_sharding, fetch, host_rows, is_main_process
+from seq2seq_jax.train.steps import LossFn, TrainState, create_state, make_optimizer, make_steps
+
+__all__ = [
+  "LossFn",
+  "TrainState",
+  "batch_put",
+  "create_state",
+  "data_sharding",
+  "evaluate",
+  "evaluate_split",
+  "fetch",
+  "host_rows",
+  "is_main_process",
+  "make_optimizer",
+  "make_steps",
+  "param_summary",
+  "restore_params",
+  "train_and_evaluate",
+]

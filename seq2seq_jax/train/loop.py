@@ -1,0 +1,256 @@
+"""One training loop for every task: the epoch loop, evaluation, checkpoints, metrics.
+
+A task (translation, classification, tagging) supplies a `tasks.base.Task`: the model,
+bucketed data, a loss over a batch and a final report. This file owns the rest: the
+epoch loop, progress output, best/latest checkpoints with exact resume, metrics JSONL and
+the loss-curve plot; the jitted steps are in steps.py, data parallelism in sharding.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from tqdm.auto import tqdm
+
+from seq2seq_jax import plots
+from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.tasks.base import Task
+from seq2seq_jax.train.checkpoint import Checkpoints
+from seq2seq_jax.train.sharding import batch_put, data_sharding, fetch, host_rows, is_main_process
+from seq2seq_jax.train.steps import create_state, make_steps
+
+log = logging.getLogger("seq2seq_jax")
+
+
+def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict[str, float]:
+  """Summarised metric sums over `data`; each process collates only its own rows."""
+  sums = None
+  put = (
+    batch_put(shard, data.batch_size)
+    if jax.device_count() > 1
+    else (lambda b: jax.device_put(b, shard))
+  )
+  for batch in data.batches(rows=host_rows(shard, data.batch_size)):
+    out = eval_step(params, put(batch))
+    sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+  return summarize({k: float(v) for k, v in fetch(sums).items()})
+
+
+def param_summary(params) -> str:
+  rows = [
+    f"{jax.tree_util.keystr(path)}  {tuple(x.shape)}"
+    for path, x in jax.tree_util.tree_leaves_with_path(params)
+  ]
+  total = sum(x.size for x in jax.tree.leaves(params))
+  return "\n".join(rows + [f"total parameters: {total:,}"])
+
+
+class _Interrupt:
+  """Turns SIGTERM/SIGINT into a flag checked between steps, so a stop saves first."""
+
+  def __init__(self):
+    self.requested = False
+    self._old = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      try:
+        self._old[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not in the main thread
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    if self.requested:  # second Ctrl-C: give up at once
+      raise KeyboardInterrupt
+    self.requested = True
+    log.warning("stop requested: saving a checkpoint after this step (Ctrl-C again to abort)")
+
+  def __exit__(self, *exc):
+    for sig, handler in self._old.items():
+      signal.signal(sig, handler)
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+  if not is_main_process():
+    return
+  with open(path, "a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
+  """Trains `config.train.num_epochs` epochs (resuming from `workdir`), then reports test."""
+  workdir = Path(workdir)
+  batch_shard, replicated = data_sharding()
+  if config.train.batch_size % jax.device_count():
+    raise ConfigError(
+      f"train.batch_size={config.train.batch_size} is not a multiple of the "
+      f"{jax.device_count()} devices: change it so every device gets equal rows."
+    )
+  accum = config.train.get("grad_accum_steps", 1)
+  if config.train.batch_size % (accum * jax.device_count()):
+    raise ConfigError(
+      f"train.batch_size={config.train.batch_size} is not a multiple of "
+      f"train.grad_accum_steps={accum} x {jax.device_count()} devices: every "
+      "micro-batch must give each device equal rows."
+    )
+  state = jax.device_put(create_state(task.model, task.init_args, config), replicated)
+  if is_main_process():
+    (workdir / "params.txt").write_text(param_summary(state.params) + "\n")
+  n_params = sum(x.size for x in jax.tree.leaves(state.params))
+  log.info("model has %s trainable parameters", f"{n_params:,}")
+
+  ckpts = Checkpoints(workdir)
+  meta = {"best_valid_loss": float("inf"), "history": [], "epoch_sums": None}
+  if ckpts.latest_step() is not None:
+    state, meta = ckpts.restore("latest", state)
+    state = jax.device_put(state, replicated)
+    log.info("resuming from step %d in %s", int(state.step), ckpts.root)
+
+  train_step, eval_step = make_steps(
+    task.loss_fn, accum, config.train.get("compute_dtype", "float32")
+  )
+  steps_per_epoch = task.train_data.num_batches()
+  stop_after = config.train.get("stop_after_steps", 0)
+  ckpt_every = config.train.checkpoint_every_steps
+  metrics_path = workdir / "metrics.jsonl"
+  step = int(state.step)
+  first_epoch, offset = divmod(step, steps_per_epoch)
+
+  def save_latest(epoch_sums, epoch_seconds: float = 0.0):
+    meta["epoch_sums"] = (
+      None if epoch_sums is None else {k: float(v) for k, v in fetch(epoch_sums).items()}
+    )
+    meta["epoch_seconds"] = epoch_seconds  # a resumed epoch's time counts every process's part
+    ckpts.save("latest", state, meta)
+
+  put = batch_put(batch_shard, task.train_data.batch_size)
+  rows = host_rows(batch_shard, task.train_data.batch_size)  # None: one process, every row
+
+  def stopped():
+    log.info("stopped at step %d; run the same command again to resume", step)
+    ckpts.close()
+    return {"stopped_at_step": step}
+
+  with _Interrupt() as stop:
+    last_epoch = first_epoch if meta.get("stopped_early") else config.train.num_epochs
+    for epoch in range(first_epoch, last_epoch):
+      t0 = time.time() - (meta.get("epoch_seconds", 0.0) if offset else 0.0)
+      sums = meta["epoch_sums"] if offset else None
+      sums = None if sums is None else {k: jnp.asarray(v) for k, v in sums.items()}
+      bar = tqdm(
+        task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
+        total=steps_per_epoch,
+        initial=offset,
+        desc=f"epoch {epoch + 1}",
+        leave=False,
+        dynamic_ncols=True,
+        mininterval=1.0,
+      )
+      stopping = False
+      for batch in bar:
+        state, out = train_step(state, put(batch))
+        sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+        step += 1
+        if step % config.train.log_every_steps == 0:
+          shown = fetch({k: sums[k] for k in ("loss_sum", "weight")})
+          bar.set_postfix(loss=f"{float(shown['loss_sum'] / shown['weight']):.3f}")
+        stopping = bool(stop.requested or (stop_after and step >= stop_after))
+        if stopping:
+          break
+        if ckpt_every and step % ckpt_every == 0:
+          save_latest(sums, time.time() - t0)
+      bar.close()
+      if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
+        save_latest(sums, time.time() - t0)
+        return stopped()
+      offset = 0
+      train_m = task.summarize({k: float(v) for k, v in fetch(sums).items()})
+      valid_m = evaluate(
+        eval_step, state.params, task.eval_data["validation"], task.summarize, batch_shard
+      )
+      seconds = time.time() - t0
+      record = {
+        "epoch": epoch + 1,
+        "step": step,
+        "seconds": round(seconds, 2),
+        **{f"train_{k}": v for k, v in train_m.items()},
+        **{f"valid_{k}": v for k, v in valid_m.items()},
+      }
+      meta["history"].append(record)
+      _append_jsonl(metrics_path, record)
+      log.info(
+        "Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60, step
+      )
+      for name, m in (("Train", train_m), (" Val.", valid_m)):
+        ppl = f" | {name} PPL: {m['ppl']:8.3f}" if "ppl" in m else ""  # the tutorial's lines
+        log.info("\t%s Loss: %.3f%s", name, m["loss"], ppl)
+      if task.on_epoch_end is not None:
+        task.on_epoch_end(state.params, epoch + 1)
+      if valid_m["loss"] < meta["best_valid_loss"]:
+        meta["best_valid_loss"] = valid_m["loss"]
+        meta["best_epoch"] = epoch + 1
+        ckpts.save("best", state, meta)
+      patience = config.train.get("early_stop_patience", 0)
+      meta["stopped_early"] = bool(patience and epoch + 1 - meta["best_epoch"] >= patience)
+      save_latest(None)
+      if is_main_process():
+        plots.loss_curves(
+          {
+            "train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
+            "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]],
+          },
+          workdir / "loss.png",
+          title="loss per epoch",
+        )
+      if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
+        return stopped()
+      if meta["stopped_early"]:
+        log.info("early stop: no better valid loss for %d epochs", patience)
+        break
+
+  log.info(
+    "best valid loss %.3f at epoch %s; evaluating that checkpoint",
+    meta["best_valid_loss"],
+    meta.get("best_epoch"),
+  )
+  best_state, _ = ckpts.restore("best", state)
+  ckpts.close()
+  result = evaluate_split(task, best_state.params, "test", eval_step, batch_shard)
+  result.update(
+    parameters=n_params,
+    best_epoch=meta.get("best_epoch"),
+    seconds_per_epoch=[r["seconds"] for r in meta["history"]],
+  )
+  _append_jsonl(metrics_path, {"split": "test", **result})
+  return result
+
+
+def evaluate_split(task: Task, params, split: str, eval_step=None, shard=None) -> dict:
+  """Loss metrics of a split plus the task's own report (BLEU, accuracy, plots...)."""
+  if eval_step is None:
+    _, eval_step = make_steps(task.loss_fn)
+    shard, replicated = data_sharding()
+    params = jax.device_put(params, replicated)
+  m = evaluate(eval_step, params, task.eval_data[split], task.summarize, shard)
+  ppl = f" | {split} PPL {m['ppl']:.3f}" if "ppl" in m else ""
+  log.info("%s loss %.3f%s", split, m["loss"], ppl)
+  return {**m, **task.report(params, split)}
+
+
+def restore_params(model, init_args: tuple, config, workdir: str | Path, which: str = "best"):
+  """Params of the `which` checkpoint in workdir (for evaluate / translate modes)."""
+  state = create_state(model, init_args, config)
+  ckpts = Checkpoints(workdir)
+  try:
+    state, _ = ckpts.restore(which, state)
+  finally:
+    ckpts.close()
+  return state.params
