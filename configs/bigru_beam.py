@@ -21,7 +21,7 @@ The chapter's n-best output (`rank score words <e>`):
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, train_config
+from seq2seq_jax.config import decode_config, model_config, train_config
 
 
 def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
@@ -51,25 +51,14 @@ def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
   c.data.test_every = 100
   c.data.valid_holdout = True
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "rnn"
-  c.model.embed = 256
-  c.model.hidden = 256
-  c.model.cell = "gru"
-  c.model.activation = "tanh"
-  c.model.enc_layers = 1
-  c.model.dec_layers = 1
-  c.model.bidirectional = True
-  c.model.attention = "additive"
-  c.model.max_length = 0  # fixed-length attention only
-  c.model.bridge = "tanh"
-  c.model.dropout = 0.0
-  c.model.enc_dropout = 0.0
-  c.model.teacher_forcing = 1.0
-  c.model.coin = "sequence"
-  c.model.schedule = "constant"
-  c.model.schedule_steps = 1000.0
-  c.model.unroll = 1
+  c.model = model_config(
+    "rnn",
+    bidirectional=True,
+    attention="additive",
+    max_length=0,  # fixed-length attention only
+    bridge="tanh",
+    dropout=0.0,
+  )
 
   c.train = train_config(
     num_epochs=2,

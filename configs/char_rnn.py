@@ -26,7 +26,7 @@ and --mode=evaluate --workdir=RUN (top-1/top-3/macro, per language, confusion PN
 
 import ml_collections
 
-from seq2seq_jax.config import train_config
+from seq2seq_jax.config import model_config, train_config
 
 
 def get_config(arg: str = "default") -> ml_collections.ConfigDict:
@@ -44,15 +44,16 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
   c.data.split_seed = 0
   c.data.bucket_edges = (8, 12, 20)  # names have 2..19 letters
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "char_rnn"  # the PyTorch import's name mapping (interop/torch_import.py)
-  c.model.cell = "gru"  # tutorial | srn | gru | lstm
-  c.model.hidden = 128
-  c.model.num_layers = 2
-  c.model.bidirectional = True
-  c.model.input = "embed"  # onehot | embed
-  c.model.embed_dim = 64
-  c.model.dropout = 0.4  # on the embeddings, between layers and before the output layer
+  c.model = model_config(  # "char_rnn": also the PyTorch import's name mapping
+    "char_rnn",
+    cell="gru",  # tutorial | srn | gru | lstm
+    hidden=128,
+    num_layers=2,
+    bidirectional=True,
+    input="embed",  # onehot | embed
+    embed_dim=64,
+    dropout=0.4,  # on the embeddings, between layers and before the output layer
+  )
 
   c.train = train_config(
     num_epochs=30,

@@ -11,7 +11,7 @@ right within a few hundred steps:
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, train_config
+from seq2seq_jax.config import decode_config, model_config, train_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -32,19 +32,15 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.max_vocab = 0
   c.data.bucket_edges = (6,)  # the longest word + E: padding to the longest word
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "rnn"
-  c.model.embed = 0  # one-hot characters
-  c.model.hidden = 128
-  c.model.cell = "srn"
-  c.model.activation = "tanh"
-  c.model.enc_layers = 1
-  c.model.dec_layers = 1
-  c.model.bidirectional = False
-  c.model.attention = "none"
-  c.model.bridge = "copy"  # the encoder's last state starts the decoder
-  c.model.dropout = 0.0
-  c.model.teacher_forcing = 1.0
+  c.model = model_config(
+    "rnn",
+    embed=0,  # one-hot characters
+    hidden=128,
+    cell="srn",
+    attention="none",
+    bridge="copy",  # the encoder's last state starts the decoder
+    dropout=0.0,
+  )
 
   c.train = train_config(
     num_epochs=8, batch_size=3, eval_batch_size=3, learning_rate=3e-3, clip=0.0

@@ -23,7 +23,7 @@ Best held-out BLEU found (Adam, dropout, beam, label smoothing; 57.76 with beam 
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, train_config
+from seq2seq_jax.config import decode_config, model_config, train_config
 
 HEAT_MAP_SENTENCES = (
   "elle a cinq ans de moins que moi .",
@@ -57,25 +57,13 @@ def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
   c.data.valid_holdout = False
   c.data.bucket_edges = (6, 8, 10)
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "rnn"
-  c.model.embed = 256
-  c.model.hidden = 256
-  c.model.cell = "gru"
-  c.model.activation = "tanh"
-  c.model.enc_layers = 1
-  c.model.dec_layers = 1
-  c.model.bidirectional = False
-  c.model.attention = "fixed"  # none | fixed | additive | dot | general
-  c.model.max_length = 10
-  c.model.fixed_slots = "source"  # all: softmax over all max_length slots (imported tutorial)
-  c.model.bridge = "copy"  # the encoder's last hidden state starts the decoder
-  c.model.dropout = 0.1
-  c.model.enc_dropout = 0.0
-  c.model.teacher_forcing = 0.5
-  c.model.coin = "sequence"  # sequence (tutorial) | step
-  c.model.schedule = "constant"  # constant | linear | inverse_sigmoid (scheduled sampling)
-  c.model.schedule_steps = 1000.0
+  c.model = model_config(
+    "rnn",
+    attention="fixed",  # the tutorial's attention over max_length 10 slots
+    fixed_slots="source",  # all: softmax over all max_length slots (imported tutorial)
+    teacher_forcing=0.5,
+    coin="sequence",  # sequence (tutorial) | step
+  )
 
   c.train = train_config(  # the tutorial's recipe; the other arguments change it below
     num_epochs=8,

@@ -8,7 +8,7 @@ predicted string. It learns `ohlol` exactly within seconds:
 
 import ml_collections
 
-from seq2seq_jax.config import train_config
+from seq2seq_jax.config import decode_config, model_config, train_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -21,19 +21,22 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.repeat = 1  # copies of the sequence per epoch (one optimiser step each)
   c.data.bucket_edges = (5,)
 
-  c.model = ml_collections.ConfigDict()
-  c.model.cell = "srn"
-  c.model.hidden = 4  # == the 4 classes: the hidden state is the logits
-  c.model.layers = 1
-  c.model.activation = "tanh"
-  c.model.embed = 0  # one-hot inputs
-  c.model.head = "none"
+  c.model = model_config(
+    "tagger",
+    cell="srn",
+    hidden=4,  # == the 4 classes: the hidden state is the logits
+    layers=1,
+    activation="tanh",
+    embed=0,  # one-hot inputs
+    head="none",
+  )
 
   c.train = train_config(
     num_epochs=15, batch_size=1, eval_batch_size=1, learning_rate=0.1, clip=0.0, log_every_steps=1
   )
 
-  c.decode = ml_collections.ConfigDict()  # the tagging task reads these two only
-  c.decode.num_samples = 1
-  c.decode.epoch_samples = 1  # print the predicted string every epoch
+  c.decode = decode_config(  # the tagging task reads these two only
+    num_samples=1,
+    epoch_samples=1,  # print the predicted string every epoch
+  )
   return c

@@ -14,7 +14,7 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, train_config
+from seq2seq_jax.config import decode_config, model_config, train_config
 
 
 def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
@@ -41,19 +41,7 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c.data.max_value = 999_999
   c.data.seed = 0
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "transformer"
-  c.model.hid = 256
-  c.model.enc_layers = 3
-  c.model.dec_layers = 3
-  c.model.heads = 8
-  c.model.ff = 512
-  c.model.dropout = 0.1
-  c.model.dropout_rng = "hash"  # masks from a counter hash (fast on CPU) | threefry (nn.Dropout's)
-  c.model.max_len = 100
-  c.model.positions = "learned"  # learned | sinusoidal
-  c.model.norm = "post"  # post | pre
-  c.model.shared_layer_norm = True  # one LayerNorm per layer, as in the tutorial
+  c.model = model_config("transformer")  # the tutorial's: hid 256, 3+3 layers, 8 heads, ff 512
 
   c.train = train_config(
     num_epochs=10, batch_size=64, optimizer="adam", learning_rate=5e-4, clip=1.0

@@ -84,7 +84,7 @@ def test_accumulated_step_equals_one_full_batch_step(tiny_config, tmp_path, opti
   # The test can see a wrong weighting: the plain mean of the micro-batches' gradients
   # misses the full batch's gradient by far more than the tolerance above.
   grad = jax.jit(
-    jax.grad(lambda p, b: task.loss_fn(p, {**b, "step": 0}, jax.random.PRNGKey(0), True)[0])
+    jax.grad(lambda p, b: task.loss_fn(p, b, jax.random.PRNGKey(0), True, 0)[0])
   )
   params = train.create_state(task.model, task.init_args, tiny_config).params
   g_full = grad(params, batch)
@@ -101,12 +101,12 @@ def test_bfloat16_step_is_close_to_float32_and_keeps_fp32_state(tiny_config, tmp
   task, batch = setup(tiny_config, tmp_path, optimizer="adam")
   _, fp32, sums32 = one_step(task, tiny_config, batch)
   _, bf16, sums16 = one_step(task, tiny_config, batch, compute_dtype="bfloat16")
-  loss32 = sums32["loss_sum"] / sums32["weight"]
-  loss16 = sums16["loss_sum"] / sums16["weight"]
+  loss32 = sums32.loss / sums32.weight
+  loss16 = sums16.loss / sums16.weight
   # bf16 keeps 8 significand bits (~4e-3 relative per rounding); 2e-2 allows a few
   # roundings to add up through the layers
   np.testing.assert_allclose(loss16, loss32, rtol=2e-2)
-  assert sums16["loss_sum"].dtype == np.float32
+  assert sums16.loss.dtype == np.float32
   for tree in (bf16.params, bf16.opt_state):
     for x in jax.tree.leaves(tree):
       if jnp.issubdtype(x.dtype, jnp.floating):

@@ -47,8 +47,8 @@ def main() -> None:
       data.pad_values,
     )
     sums = jax.device_get(eval_step(params, next(one.batches())))
-    batch_means.append(float(sums["loss_sum"] / sums["weight"]))
-    tok_sum, tok_n = tok_sum + float(sums["loss_sum"]), tok_n + float(sums["weight"])
+    batch_means.append(float(sums.loss / sums.weight))
+    tok_sum, tok_n = tok_sum + float(sums.loss), tok_n + float(sums.weight)
   tut = float(np.mean(batch_means))
   print(
     f"{args.split}: tutorial-style loss (mean of {len(batch_means)} batch means) "

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from seq2seq_jax import main as cli  # --config, --workdir and the one-line error handling
+from seq2seq_jax import cli  # --config, --workdir and the one-line error handling
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import CheckpointError, ConfigError, DataError, UserError
 
@@ -143,7 +143,7 @@ def _write_run(config, workdir: Path, model, init_args, variables, state_dict, w
   import jax
 
   from seq2seq_jax import train
-  from seq2seq_jax.train.checkpoint import Checkpoints
+  from seq2seq_jax.train.checkpoint import Checkpoints, Meta
 
   # The optimizer state and rng that training would start from, so that
   # restore_params / a fine-tuning run find the structure they expect.
@@ -157,12 +157,7 @@ def _write_run(config, workdir: Path, model, init_args, variables, state_dict, w
     if isinstance(state_dict, (str, Path))
     else "a state_dict mapping"
   )
-  meta = {
-    "best_valid_loss": float("inf"),
-    "history": [],
-    "epoch_sums": None,
-    "imported_from": imported_from,
-  }
+  meta = Meta(imported_from=imported_from)
   ckpts = Checkpoints(workdir)
   try:
     for which in ("best", "latest"):
@@ -340,14 +335,14 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-  cli._setup_logging()
+  cli.setup_logging()
   if len(argv) > 1:
     print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
     sys.exit(2)
-  try:
-    run(
-      cli._config_value(),
-      Path(cli._WORKDIR.value) if cli._WORKDIR.value else None,
+  cli.exit_on_user_error(
+    lambda: run(
+      cli.config_value(),
+      cli.workdir_value(),
       _STATE_DICT.value,
       _SRC_VOCAB.value,
       _TGT_VOCAB.value,
@@ -356,10 +351,8 @@ def main(argv: list[str]) -> None:
       _ENCODER_SD.value,
       _DECODER_SD.value,
     )
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  )
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli._parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -7,6 +7,7 @@
             the weights on the real slots sum to less than 1)
   additive  Bahdanau: score = v . tanh(W_q query + W_k memory)
   dot       Luong: score = query . memory
+  scaled_dot  score = query . memory / sqrt(M) (Vaswani et al.'s scaling, one head)
   general   Luong: score = query . (W memory)
 
 Every module has `prepare(memory) -> keys` (computed once per source, so decoding
@@ -84,12 +85,17 @@ class AdditiveAttention(nn.Module):
     return attend(scores, memory, mask)
 
 
+LUONG = ("dot", "scaled_dot", "general")  # the BilinearAttention kinds
+
+
 class BilinearAttention(nn.Module):
-  """Luong et al. (2015): `dot` score = q . m; `general` score = q . (W m)."""
+  """Luong et al. (2015): `dot` score = q . m; `general` score = q . (W m); `scaled_dot`
+  score = q . m / sqrt(M), the dot score at a temperature that does not grow with M."""
 
   query_features: int
   memory_features: int
   general: bool = True
+  scaled: bool = False
 
   def setup(self):
     if self.general:
@@ -105,7 +111,10 @@ class BilinearAttention(nn.Module):
     return self.w(memory) if self.general else memory
 
   def __call__(self, query, memory, keys, mask):
-    return attend(jnp.einsum("bq,bsq->bs", query, keys), memory, mask)
+    scores = jnp.einsum("bq,bsq->bs", query, keys)
+    if self.scaled:
+      scores = scores / jnp.sqrt(jnp.asarray(keys.shape[-1], scores.dtype))
+    return attend(scores, memory, mask)
 
 
 def make_attention(
@@ -117,11 +126,16 @@ def make_attention(
   all_slots: bool = False,
   name: str = "attention",
 ) -> nn.Module:
-  """The attention module named by `model.attention` (fixed | additive | dot | general)."""
+  """The attention module named by `model.attention` (fixed | additive | dot | scaled_dot |
+  general)."""
   if kind == "fixed":
     return FixedLengthAttention(query_features, max_length, all_slots, name=name)
   if kind == "additive":
     return AdditiveAttention(query_features, memory_features, query_features, name=name)
-  if kind in ("dot", "general"):
-    return BilinearAttention(query_features, memory_features, kind == "general", name=name)
-  raise ConfigError(f"unknown model.attention {kind!r}; use none, fixed, additive, dot or general.")
+  if kind in LUONG:
+    return BilinearAttention(
+      query_features, memory_features, kind == "general", kind == "scaled_dot", name=name
+    )
+  raise ConfigError(
+    f"unknown model.attention {kind!r}; use none, fixed, additive, {', '.join(LUONG)}."
+  )

@@ -20,7 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.models.layers import dense
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.models.layers import Dropout, dense
 from seq2seq_jax.models.rnn import RNN, Cell, scanned
 
 
@@ -51,6 +52,7 @@ class CharClassifier(nn.Module):
   input: str = "onehot"  # onehot | embed
   embed_dim: int = 64
   dropout: float = 0.0
+  dropout_rng: str = "threefry"  # dropout masks: threefry (nn.Dropout's) | hash
 
   @nn.compact
   def __call__(self, chars, length, train: bool = False):
@@ -65,7 +67,7 @@ class CharClassifier(nn.Module):
         embedding_init=nn.initializers.normal(1.0),
         name="embed",
       )(chars)
-      x = nn.Dropout(self.dropout)(x, deterministic=not train)
+      x = Dropout(self.dropout, self.dropout_rng)(x, deterministic=not train)
     if self.cell == "tutorial":
       cell = scanned(TutorialCell)(hidden=self.hidden, classes=self.num_classes, name="rnn")
       _, y = cell(cell.initial_carry(batch), (x, mask))  # y [B, L, classes]
@@ -77,10 +79,25 @@ class CharClassifier(nn.Module):
         self.num_layers,
         self.bidirectional,
         dropout=self.dropout,
+        dropout_rng=self.dropout_rng,
         name="rnn",
       )(x, mask, train=train)
       last = finals[-(1 + self.bidirectional) :]  # last layer: forward (and reverse) carry
       h = jnp.concatenate([c[0] if self.cell == "lstm" else c for c in last], axis=-1)
-      h = nn.Dropout(self.dropout)(h, deterministic=not train)
+      h = Dropout(self.dropout, self.dropout_rng)(h, deterministic=not train)
       logits = dense(self.num_classes, h.shape[-1], name="out")(h)
     return jax.nn.log_softmax(logits)
+
+
+def check_classifier(m: CharClassifier) -> None:
+  """Refuses the combinations the classifier does not build."""
+  if m.cell not in ("tutorial", "srn", "gru", "lstm") or m.input not in ("onehot", "embed"):
+    raise ConfigError(
+      f"model.cell={m.cell!r}, model.input={m.input!r}: use cell tutorial, srn, "
+      "gru or lstm and input onehot or embed."
+    )
+  if m.cell == "tutorial" and (m.input != "onehot" or m.bidirectional or m.num_layers != 1):
+    raise ConfigError(
+      "model.cell=tutorial is the tutorial's one-layer one-hot RNN: use "
+      "model.input=onehot, bidirectional=False, num_layers=1."
+    )

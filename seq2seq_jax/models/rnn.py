@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.models.layers import torch_uniform
+from seq2seq_jax.models.layers import Dropout, torch_uniform
 
 ACTIVATIONS = {"tanh": jnp.tanh, "identity": lambda x: x, "relu": nn.relu}
 
@@ -139,6 +139,7 @@ class RNN(nn.Module):
   activation: str = "tanh"  # srn only
   dropout: float = 0.0  # between layers, as torch
   unroll: int = 1  # time steps per scan iteration (see `scanned`)
+  dropout_rng: str = "threefry"  # mask generator (layers.Dropout): threefry | hash
 
   @nn.compact
   def __call__(self, x, mask, initial: list[Any] | None = None, train: bool = False):
@@ -161,5 +162,5 @@ class RNN(nn.Module):
         finals.append(carry)
       x = jnp.concatenate(outs, axis=-1)
       if self.dropout and layer < self.num_layers - 1:
-        x = nn.Dropout(self.dropout)(x, deterministic=not train)
+        x = Dropout(self.dropout, self.dropout_rng)(x, deterministic=not train)
     return x, finals

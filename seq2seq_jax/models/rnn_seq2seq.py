@@ -12,7 +12,7 @@ Decoder step, by `attention` (y: previous token, h: decoder state, m: encoder ou
             (`fixed_slots="all"`: over all max_length slots, the tutorial's exact function);
             x = relu(attn_combine([e; a.m])); h = RNN(x, h); out(h)    (tutorial AttnDecoderRNN)
   additive  a = Bahdanau(h_prev, m); h = RNN([e; a.m], h); out(h)       (the book / Bahdanau)
-  dot, general  h = RNN(e, h); a = Luong(h, m); out(tanh(W [a.m; h]))        (Luong)
+  dot, scaled_dot, general  h = RNN(e, h); a = Luong(h, m); out(tanh(W [a.m; h]))  (Luong)
 `out` gives logits (the tutorial's log-softmax is applied by the loss and the searches).
 
 Training (`__call__`) runs the steps inside `nn.scan`. Teacher forcing feeds the gold
@@ -38,10 +38,10 @@ import jax.numpy as jnp
 
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.models import rnn
-from seq2seq_jax.models.attention import make_attention
-from seq2seq_jax.models.layers import dense
+from seq2seq_jax.models.attention import LUONG, make_attention
+from seq2seq_jax.models.layers import Dropout, dense
 
-ATTENTIONS = ("none", "fixed", "additive", "dot", "general")
+ATTENTIONS = ("none", "fixed", "additive", *LUONG)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,7 @@ class RNNSeq2SeqConfig:
   enc_layers: int = 1
   dec_layers: int = 1
   bidirectional: bool = False
-  attention: str = "fixed"  # none | fixed | additive | dot | general
+  attention: str = "fixed"  # none | fixed | additive | dot | scaled_dot | general
   max_length: int = 10  # slots of the fixed-length attention
   fixed_slots: str = "source"  # its softmax over: source (real slots) | all (the tutorial)
   bridge: str = "copy"  # copy | tanh | zeros
@@ -66,15 +66,7 @@ class RNNSeq2SeqConfig:
   schedule: str = "constant"  # constant | linear | inverse_sigmoid
   schedule_steps: float = 1000.0  # k of the schedule
   unroll: int = 1  # time steps per scan iteration (CPU: ~2x faster at 4-10, more compile time)
-
-  @classmethod
-  def from_config(cls, model_cfg, src_vocab_size: int, tgt_vocab_size: int) -> RNNSeq2SeqConfig:
-    """From `config.model` (its keys named like the fields; `name` is ignored)."""
-    fields = {f.name for f in dataclasses.fields(cls)} - {"src_vocab_size", "tgt_vocab_size"}
-    kw = {k: v for k, v in model_cfg.items() if k in fields}
-    cfg = cls(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, **kw)
-    cfg.validate()
-    return cfg
+  dropout_rng: str = "threefry"  # dropout masks: threefry (nn.Dropout's) | hash (layers.Dropout)
 
   def validate(self) -> None:
     choices = dict(
@@ -84,6 +76,7 @@ class RNNSeq2SeqConfig:
       fixed_slots=("source", "all"),
       coin=("sequence", "step"),
       schedule=("constant", "linear", "inverse_sigmoid"),
+      dropout_rng=("threefry", "hash"),
     )
     for key, options in choices.items():
       if getattr(self, key) not in options:
@@ -125,10 +118,11 @@ class RNNSeq2Seq(nn.Module):
       c.activation,
       c.enc_dropout,
       c.unroll,
+      c.dropout_rng,
       name="encoder",
     )
-    self.enc_drop = nn.Dropout(c.enc_dropout)
-    self.drop = nn.Dropout(c.dropout)
+    self.enc_drop = Dropout(c.enc_dropout, c.dropout_rng)
+    self.drop = Dropout(c.dropout, c.dropout_rng)
     cell = rnn.cell_class(c.cell)
     kwargs = rnn.cell_kwargs(c.cell, c.hidden, c.activation)
     self.cells = [cell(**kwargs, name=f"dec_l{k}") for k in range(c.dec_layers)]
@@ -149,7 +143,7 @@ class RNNSeq2Seq(nn.Module):
       )
     if c.attention == "fixed":
       self.attn_combine = dense(c.hidden, emb + memory, name="attn_combine")
-    if c.attention in ("dot", "general"):
+    if c.attention in LUONG:
       self.combine = dense(c.hidden, memory + c.hidden, name="combine")
     self.out = dense(c.tgt_vocab_size, c.hidden, name="out")
 
@@ -203,7 +197,7 @@ class RNNSeq2Seq(nn.Module):
         x = self.drop(x, deterministic=not train)
       layer_carry, x = cell.step(carry[k], x)
       new.append(layer_carry)
-    if c.attention in ("dot", "general"):
+    if c.attention in LUONG:
       ctx, attn = self.attention(x, memory, keys, mask)
       x = jnp.tanh(self.combine(jnp.concatenate([ctx, x], -1)))
     return x, attn, tuple(new)

@@ -1,21 +1,132 @@
-"""What every task shares: the `Task` it hands the training loop."""
+"""What every task shares: the `Task` it hands the training loop, the metric sums its loss
+returns, the masked cross-entropy, and one way to run a model over a whole dataset.
+
+The loop knows nothing task-specific: a task says what its loss sums (`Sums`), how the
+sums read as metrics (`summarize`), how an epoch's line looks (`epoch_line`), which
+validation metric picks the best checkpoint (`selects`, lower is better) and what it
+reports on a split at the end (`report`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from seq2seq_jax.data.pipeline import BucketedDataset
-from seq2seq_jax.train.steps import LossFn
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from seq2seq_jax.data.pipeline import Batch, BucketedDataset
+
+log = logging.getLogger("seq2seq_jax")
+
+
+@struct.dataclass
+class Sums:
+  """A batch's metric sums: they add over batches, devices and micro-batches.
+
+  loss: summed NLL of the real units (target tokens, labels), never label-smoothed;
+  weight: how many real units; norm: the minimised loss's normaliser (tokens, sequences,
+  class-weighted examples: what gradient accumulation weights micro-batches by);
+  counts: the task's own counts, e.g. {"correct": ...}.
+  """
+
+  loss: jax.Array
+  weight: jax.Array
+  norm: jax.Array
+  counts: dict[str, jax.Array]
+
+  def __add__(self, other: Sums) -> Sums:
+    return jax.tree.map(jnp.add, self, other)
+
+  def to_dict(self) -> dict[str, Any]:
+    """As plain floats (checkpoint meta)."""
+    return jax.tree.map(float, dataclasses.asdict(self))
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> Sums:
+    return jax.tree.map(jnp.asarray, cls(**d))
+
+  def mean_loss(self) -> float:
+    return self.loss / max(self.weight, 1.0)
+
+
+# loss_fn(params, batch, dropout_rng, train, step) -> (scalar loss to minimise, Sums);
+# `step` is the training step (schedules inside a model, e.g. scheduled sampling).
+LossFn = Callable[..., tuple[jax.Array, Sums]]
+
+
+def smoothed(nll: jax.Array, logp: jax.Array, label_smoothing: float) -> jax.Array:
+  """Label-smoothed NLL: (1 - s) nll + s * mean over classes of -logp. nll [...],
+  logp [..., V] -> [...]; `label_smoothing=0` gives nll itself."""
+  if not label_smoothing:
+    return nll
+  return (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
+
+
+def sequence_loss(
+  logits: jax.Array,
+  targets: jax.Array,
+  lengths: jax.Array,
+  *,
+  label_smoothing: float = 0.0,
+  reduction: str = "token",
+) -> tuple[jax.Array, Sums]:
+  """Masked token cross-entropy of logits [B,T,V] against targets [B,T] on the first
+  lengths [B] positions, and its sums (counts: `correct` argmax tokens).
+
+  The minimised loss is the (smoothed) NLL's mean over the batch's tokens
+  (`reduction="token"`) or each sequence's sum averaged over the sequences ("sequence":
+  the seq2seq tutorial's SGD step on one pair's summed loss).
+  """
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+  mask = (jnp.arange(logits.shape[1])[None] < lengths[:, None]).astype(jnp.float32)
+  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  per_tok = smoothed(nll, logp, label_smoothing)
+  weight = mask.sum()
+  correct = (jnp.argmax(logits, -1) == targets) * mask
+  count = weight if reduction == "token" else (lengths > 0).sum().astype(jnp.float32)
+  sums = Sums(loss=(nll * mask).sum(), weight=weight, norm=count, counts={"correct": correct.sum()})
+  return (per_tok * mask).sum() / jnp.maximum(count, 1.0), sums
+
+
+def percent(sums: Sums, count: str = "correct") -> float:
+  """counts[count] as a percentage of the real units."""
+  return 100.0 * sums.counts[count] / max(sums.weight, 1.0)
+
+
+def loss_line(name: str, m: dict[str, float]) -> str:
+  """An epoch's line for a split: `Train Loss: 1.234`."""
+  return f"\t{name} Loss: {m['loss']:.3f}"
+
+
+def loss_ppl_line(name: str, m: dict[str, float]) -> str:
+  """The transformer tutorial's line: `Train Loss: 1.234 | Train PPL:    3.435`."""
+  return f"{loss_line(name, m)} | {name} PPL: {m['ppl']:8.3f}"
+
+
+def map_dataset(data: BucketedDataset, fn: Callable[[Batch], Sequence[Any]]) -> list[Any]:
+  """fn(batch) -> one result per row, over every batch of `data`, back in dataset order
+  (rows scattered by batch["index"]; padding rows, index -1, dropped)."""
+  out: list[Any] = [None] * len(data.examples)
+  for batch in data.batches():
+    rows = fn(batch)
+    for row, i in enumerate(batch["index"]):
+      if i >= 0:
+        out[i] = rows[row]
+  return out
 
 
 @dataclasses.dataclass
 class Task:
   """What a task plugs into the loop.
 
-  summarize: metric sums -> named values (e.g. loss, ppl, accuracy); must give "loss".
+  summarize: Sums (floats) -> named values (loss, ppl, accuracy, ...); must give "loss".
   report: (params, split) -> final metrics of that split (BLEU, samples, plots...).
+  epoch_line: (split title, metrics) -> the line printed for it after each epoch.
+  selects: the validation metric whose lowest value marks the best checkpoint.
   on_epoch_end: optional (params, epoch) -> None, e.g. print a few predictions.
   """
 
@@ -24,6 +135,8 @@ class Task:
   train_data: BucketedDataset
   eval_data: dict[str, BucketedDataset]
   loss_fn: LossFn
-  summarize: Callable[[dict[str, float]], dict[str, float]]
+  summarize: Callable[[Sums], dict[str, float]]
   report: Callable[[Any, str], dict]
+  epoch_line: Callable[[str, dict[str, float]], str] = loss_line
+  selects: str = "loss"
   on_epoch_end: Callable[[Any, int], None] | None = None

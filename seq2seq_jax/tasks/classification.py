@@ -25,11 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax import metrics, plots
+from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.registry import NAME_LETTERS, LabelledText, load_labelled, unicode_to_ascii
-from seq2seq_jax.errors import CheckpointError, ConfigError, DataError
+from seq2seq_jax.errors import CheckpointError, DataError
 from seq2seq_jax.models.classifier import CharClassifier
-from seq2seq_jax.tasks.base import Task
+from seq2seq_jax.tasks.base import Sums, Task, loss_ppl_line, map_dataset, percent, smoothed
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -116,27 +117,8 @@ def encode(name: str) -> np.ndarray:
 
 
 def make_model(config, num_classes: int) -> CharClassifier:
-  m = config.model
-  if m.cell not in ("tutorial", "srn", "gru", "lstm") or m.input not in ("onehot", "embed"):
-    raise ConfigError(
-      f"model.cell={m.cell!r}, model.input={m.input!r}: use cell tutorial, srn, "
-      "gru or lstm and input onehot or embed."
-    )
-  if m.cell == "tutorial" and (m.input != "onehot" or m.bidirectional or m.num_layers != 1):
-    raise ConfigError(
-      "model.cell=tutorial is the tutorial's one-layer one-hot RNN: use "
-      "model.input=onehot, bidirectional=False, num_layers=1."
-    )
-  return CharClassifier(
-    num_classes=num_classes,
-    num_letters=len(NAME_LETTERS),
-    cell=m.cell,
-    hidden=m.hidden,
-    num_layers=m.num_layers,
-    bidirectional=m.bidirectional,
-    input=m.input,
-    embed_dim=m.embed_dim,
-    dropout=m.dropout,
+  return config_models.make_model(
+    config.model, "classification", num_classes=num_classes, num_letters=len(NAME_LETTERS)
   )
 
 
@@ -196,53 +178,41 @@ def class_weights(train: Sequence[Example], num_classes: int, power: float) -> n
 
 
 def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
-  """NLL of the label (class-weighted and smoothed in training only); sums count top-1/3."""
+  """NLL of the label (class-weighted and smoothed in training only); counts top-1/3."""
 
-  def loss_fn(params, batch, rng, train: bool):
+  def loss_fn(params, batch, rng, train: bool, step=0):
     logp = model.apply(params, batch["chars"], batch["length"], train, rngs={"dropout": rng})
     logp = logp.astype(jnp.float32)  # the loss in fp32 under train.compute_dtype=bfloat16
     real = (batch["index"] >= 0).astype(jnp.float32)
     true = jnp.take_along_axis(logp, batch["label"][:, None], axis=-1)[:, 0]
     rank = (logp > true[:, None]).sum(axis=-1)  # classes scored above the label
     nll = -true
-    sums = {
-      "loss_sum": (nll * real).sum(),
-      "weight": real.sum(),
-      "correct": ((rank == 0) * real).sum(),
-      "correct3": ((rank < 3) * real).sum(),
-    }
+    counts = {"correct": ((rank == 0) * real).sum(), "correct3": ((rank < 3) * real).sum()}
+    sums = Sums(loss=(nll * real).sum(), weight=real.sum(), norm=real.sum(), counts=counts)
     if train:
-      if label_smoothing:
-        nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
+      nll = smoothed(nll, logp, label_smoothing)
       real = real * jnp.asarray(weights)[batch["label"]]
-      sums["loss_norm"] = real.sum()  # the minimised loss's normaliser (grad_accum_steps)
+      sums = sums.replace(norm=real.sum())
     return (nll * real).sum() / jnp.maximum(real.sum(), 1e-9), sums
 
   return loss_fn
 
 
-def summarize(sums: dict[str, float]) -> dict[str, float]:
-  n = max(sums["weight"], 1.0)
-  loss = sums["loss_sum"] / n
+def summarize(sums: Sums) -> dict[str, float]:
+  loss = sums.mean_loss()
   return {
     "loss": loss,
     "ppl": metrics.perplexity(loss),
-    "accuracy": 100.0 * sums["correct"] / n,
-    "top3_accuracy": 100.0 * sums["correct3"] / n,
+    "accuracy": percent(sums),
+    "top3_accuracy": percent(sums, "correct3"),
   }
 
 
 def log_probs(model, params, data: BucketedDataset) -> np.ndarray:
   """[N, C] log-probabilities of every example of `data`, in dataset order."""
   apply = jax.jit(model.apply)
-  out = None
-  for batch in data.batches():
-    logp = np.asarray(apply(params, batch["chars"], batch["length"]))
-    if out is None:
-      out = np.zeros((len(data.examples), logp.shape[1]), np.float32)
-    real = batch["index"] >= 0
-    out[batch["index"][real]] = logp[real]
-  return out
+  rows = map_dataset(data, lambda b: np.asarray(apply(params, b["chars"], b["length"])))
+  return np.stack(rows).astype(np.float32)
 
 
 def accuracy_report(logp: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> dict:
@@ -326,6 +296,7 @@ def build_task(config, workdir: Path) -> Task:
     loss_fn=make_loss_fn(model, t.label_smoothing, weights),
     summarize=summarize,
     report=report,
+    epoch_line=loss_ppl_line,
     on_epoch_end=sample_printer(config, model, split, edges, datasets["train"].num_batches()),
   )
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax import metrics
+from seq2seq_jax.config.models import make_model
 from seq2seq_jax.data import toys
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.vocab import Vocab
 from seq2seq_jax.errors import ConfigError
-from seq2seq_jax.models.rnn_tagger import RNNTagger
-from seq2seq_jax.tasks.base import Task
+from seq2seq_jax.tasks.base import Sums, Task, map_dataset, percent, sequence_loss
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -57,24 +56,17 @@ def make_dataset(seqs, vocab: Vocab, edges, batch_size: int) -> BucketedDataset:
 
 
 def make_loss_fn(model):
-  """Token cross entropy and accuracy over the real steps."""
+  """Token cross entropy and accuracy over the real steps (`base.sequence_loss`)."""
 
-  def loss_fn(params, batch, rng, train: bool):
+  def loss_fn(params, batch, rng, train: bool, step=0):
     logits = model.apply(params, batch["tokens"], batch["length"], train, rngs={"dropout": rng})
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
-    mask = (jnp.arange(logits.shape[1])[None] < batch["length"][:, None]).astype(jnp.float32)
-    nll = -jnp.take_along_axis(logp, batch["labels"][..., None], axis=-1)[..., 0]
-    correct = (jnp.argmax(logits, -1) == batch["labels"]) * mask
-    weight = mask.sum()
-    sums = {"loss_sum": (nll * mask).sum(), "weight": weight, "correct": correct.sum()}
-    return sums["loss_sum"] / jnp.maximum(weight, 1.0), sums
+    return sequence_loss(logits, batch["labels"], batch["length"])
 
   return loss_fn
 
 
-def summarize(sums: dict[str, float]) -> dict[str, float]:
-  w = max(sums["weight"], 1.0)
-  return {"loss": sums["loss_sum"] / w, "accuracy": 100.0 * sums["correct"] / w}
+def summarize(sums: Sums) -> dict[str, float]:
+  return {"loss": sums.mean_loss(), "accuracy": percent(sums)}
 
 
 def build_task(config, workdir: Path) -> Task:
@@ -84,30 +76,18 @@ def build_task(config, workdir: Path) -> Task:
   else:
     vocab = symbols(splits["train"])
     vocab.save(workdir / SYMBOLS)
-  m = config.model
-  model = RNNTagger(
-    len(vocab),
-    len(vocab),
-    cell=m.cell,
-    hidden=m.hidden,
-    layers=m.layers,
-    activation=m.activation,
-    embed=m.embed,
-    head=m.head,
-  )
+  model = make_model(config.model, "tagging", num_inputs=len(vocab), num_classes=len(vocab))
   edges = config.data.bucket_edges
   datasets = {
     name: make_dataset(seqs, vocab, edges, config.train.batch_size) for name, seqs in splits.items()
   }
 
   def predict(params, split: str) -> list[str]:
-    out = [""] * len(splits[split])
-    for batch in datasets[split].batches():
+    def rows(batch):
       pred = np.asarray(jnp.argmax(model.apply(params, batch["tokens"], batch["length"]), -1))
-      for row, i in enumerate(batch["index"]):
-        if i >= 0:
-          out[i] = "".join(vocab.tokens[k] for k in pred[row, : batch["length"][row]])
-    return out
+      return ["".join(vocab.tokens[k] for k in p[:n]) for p, n in zip(pred, batch["length"])]
+
+    return map_dataset(datasets[split], rows)
 
   def report(params, split: str) -> dict:
     hyps = predict(params, split)

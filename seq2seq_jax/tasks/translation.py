@@ -8,20 +8,30 @@ Batches (fixed shapes from data/pipeline.py):
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import decoding, metrics, plots
+from seq2seq_jax import decoding, metrics, train
+from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.registry import ParallelText, load_parallel
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
-from seq2seq_jax.errors import ConfigError, DataError
-from seq2seq_jax.tasks.base import Task
+from seq2seq_jax.errors import ConfigError, DataError, UserError
+from seq2seq_jax.tasks.base import Sums, Task, loss_ppl_line, map_dataset, percent, sequence_loss
+from seq2seq_jax.tasks.sentences import (
+  attention_maps,
+  encode_source,
+  join_tokens,
+  normalise,
+  pad_source,
+  plot_attention,
+)
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -29,39 +39,18 @@ SRC_VOCAB, TGT_VOCAB = "vocab_src.json", "vocab_tgt.json"
 
 
 def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):
+  """config.model (transformer | rnn) -> the translator for these vocabularies."""
   m = config.model
   if m.name == "transformer":
-    from seq2seq_jax.models.transformer import Transformer, TransformerConfig
-
     longest = max(config.decode.max_len, max(config.data.bucket_edges))
     if longest > m.max_len:
       raise ConfigError(
         f"decode.max_len / data.bucket_edges reach {longest} positions but "
         f"model.max_len is {m.max_len}: lower them or raise model.max_len."
       )
-
-    return Transformer(
-      TransformerConfig(
-        src_vocab_size=len(src_vocab),
-        tgt_vocab_size=len(tgt_vocab),
-        hid=m.hid,
-        enc_layers=m.enc_layers,
-        dec_layers=m.dec_layers,
-        heads=m.heads,
-        ff=m.ff,
-        dropout=m.dropout,
-        max_len=m.max_len,
-        positions=m.positions,
-        norm=m.norm,
-        shared_layer_norm=m.shared_layer_norm,
-        dropout_rng=m.get("dropout_rng", "hash"),
-      )
-    )
-  if m.name == "rnn":
-    from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
-
-    return RNNSeq2Seq(RNNSeq2SeqConfig.from_config(m, len(src_vocab), len(tgt_vocab)))
-  raise ConfigError(f"unknown model.name {m.name!r} for translation; known: transformer, rnn.")
+  return config_models.make_model(
+    m, "translation", src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab)
+  )
 
 
 def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab, Vocab]:
@@ -90,50 +79,6 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
   tgt.save(workdir / TGT_VOCAB)  # target first: the source file's presence means both exist
   src.save(workdir / SRC_VOCAB)
   return src, tgt
-
-
-def normalise(config, sentence: str) -> list[str]:
-  """Tokens by `data.tokenizer`: "" whitespace (lowercased when data.lowercase),
-  "tutorial" the seq2seq tutorial's normalizeString, "chars" one token per character."""
-  tokenizer = config.data.get("tokenizer", "")
-  if tokenizer == "chars":
-    return list(sentence.strip())
-  if tokenizer == "tutorial":
-    from seq2seq_jax.data.eng_fra import tokenize
-
-    return tokenize(sentence)
-  return (sentence.lower() if config.data.lowercase else sentence).split()
-
-
-def join_tokens(config, tokens: Sequence[str]) -> str:
-  return ("" if config.data.get("tokenizer", "") == "chars" else " ").join(tokens)
-
-
-def source_affixes(config, vocab: Vocab) -> tuple[list[str], list[str]]:
-  """Tokens around a source sentence: <sos> w <eos> (data.src_bos_eos), w <eos>
-  (data.src_eos: the seq2seq tutorial), or none."""
-  if config.data.src_bos_eos:
-    return [vocab.bos], [vocab.eos]
-  return [], ([vocab.eos] if config.data.get("src_eos", False) else [])
-
-
-def encode_source(config, vocab: Vocab, words: Sequence[str]) -> tuple[list[int], list[str]]:
-  ids, oov = vocab.encode(words)
-  head, tail = source_affixes(config, vocab)
-  return [vocab.id(t) for t in head] + ids + [vocab.id(t) for t in tail], oov
-
-
-def pad_source(config, vocab: Vocab, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-  """One source -> src [1, bucket edge], src_len [1]."""
-  edges = tuple(config.data.bucket_edges)
-  if len(ids) > edges[-1]:
-    raise DataError(
-      f"a source of {len(ids)} tokens is longer than the largest bucket "
-      f"{edges[-1]}: shorten it or raise data.bucket_edges."
-    )
-  src = np.full((1, edges[int(np.searchsorted(edges, len(ids)))]), vocab.pad_id, np.int32)
-  src[0, : len(ids)] = ids
-  return src, np.array([len(ids)], np.int32)
 
 
 def make_dataset(
@@ -177,45 +122,31 @@ def init_args(config) -> tuple:
 
 
 def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
-  """Token cross entropy over real target positions; label smoothing only in training.
-
-  The minimised loss is its mean over the batch's tokens (`reduction="token"`) or each
-  sequence's sum averaged over the sequences ("sequence": the seq2seq tutorial's SGD
-  step on one pair's summed loss). Models with `uses_step` (scheduled sampling) also get
-  the training step.
-  """
+  """Token cross entropy over real target positions (`base.sequence_loss`); label
+  smoothing only in training. Models with `uses_step` (scheduled sampling) also get the
+  training step."""
   if reduction not in ("token", "sequence"):
     raise ConfigError(f"unknown train.loss_reduction {reduction!r}; use token or sequence.")
 
-  def loss_fn(params, batch, rng, train: bool):
-    kw = {"step": batch["step"]} if train and getattr(model, "uses_step", False) else {}
+  def loss_fn(params, batch, rng, train: bool, step=0):
+    kw = {"step": step} if train and getattr(model, "uses_step", False) else {}
     logits, _ = model.apply(
       params, batch["src"], batch["src_len"], batch["tgt_in"], train, rngs={"dropout": rng}, **kw
     )
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
-    mask = (jnp.arange(logits.shape[1])[None] < batch["tgt_len"][:, None]).astype(jnp.float32)
-    nll = -jnp.take_along_axis(logp, batch["tgt_out"][..., None], axis=-1)[..., 0]
-    per_tok = nll
-    if train and label_smoothing:
-      per_tok = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
-    weight = mask.sum()
-    correct = (jnp.argmax(logits, -1) == batch["tgt_out"]) * mask
-    sums = {"loss_sum": (nll * mask).sum(), "weight": weight, "correct": correct.sum()}
-    count = weight if reduction == "token" else (batch["tgt_len"] > 0).sum()
-    if reduction != "token":  # the minimised loss's normaliser (train.grad_accum_steps)
-      sums["loss_norm"] = count.astype(jnp.float32)
-    return (per_tok * mask).sum() / jnp.maximum(count, 1.0), sums
+    return sequence_loss(
+      logits,
+      batch["tgt_out"],
+      batch["tgt_len"],
+      label_smoothing=label_smoothing if train else 0.0,
+      reduction=reduction,
+    )
 
   return loss_fn
 
 
-def summarize(sums: dict[str, float]) -> dict[str, float]:
-  loss = sums["loss_sum"] / max(sums["weight"], 1.0)
-  return {
-    "loss": loss,
-    "ppl": metrics.perplexity(loss),
-    "token_accuracy": 100.0 * sums["correct"] / max(sums["weight"], 1.0),
-  }
+def summarize(sums: Sums) -> dict[str, float]:
+  loss = sums.mean_loss()
+  return {"loss": loss, "ppl": metrics.perplexity(loss), "token_accuracy": percent(sums)}
 
 
 def search(model, params, src, src_len, config, tgt_vocab: Vocab, *, beam_size: int) -> dict:
@@ -237,20 +168,24 @@ def search(model, params, src, src_len, config, tgt_vocab: Vocab, *, beam_size: 
 def decode_dataset(
   model, params, data: BucketedDataset, tgt_vocab: Vocab, config, *, beam_size: int
 ) -> tuple[list[list[str]], dict]:
-  """Best hypothesis per example (dataset order), plus timing and greedy attention."""
-  hyps: list[list[str] | None] = [None] * len(data.examples)
-  attention = {}
-  t0 = time.time()
-  for batch in data.batches():
+  """Best hypothesis per example (dataset order), plus timing and the first example's
+  greedy attention."""
+
+  def rows(batch):
     out = jax.device_get(
       search(model, params, batch["src"], batch["src_len"], config, tgt_vocab, beam_size=beam_size)
     )
-    for row, i in enumerate(batch["index"]):
-      if i >= 0:
-        hyps[i] = tgt_vocab.decode(out["tokens"][row, 0])
-        if i == 0 and "attention" in out:
-          attention = {"weights": out["attention"][row], "length": int(out["lengths"][row, 0])}
+    return [
+      (tgt_vocab.decode(out["tokens"][r, 0]), out["attention"][r] if "attention" in out else None)
+      for r in range(len(batch["index"]))
+    ]
+
+  t0 = time.time()
+  results = map_dataset(data, rows)
   seconds = time.time() - t0
+  hyps = [h for h, _ in results]
+  first = results[0][1] if results else None
+  attention = {} if first is None else {"weights": first}
   return hyps, {
     "seconds": seconds,
     "sentences_per_second": len(hyps) / seconds,
@@ -303,27 +238,18 @@ def build_task(config, workdir: Path) -> Task:
             join_tokens(config, refs[i]),
             join_tokens(config, hyps[i]),
           )
-        att = info["attention"]
-        if att:
-          head, tail = source_affixes(config, src_vocab)
-          src_tokens = head + srcs[0] + tail
-          out_tokens = hyps[0] + [tgt_vocab.eos]
+        if info["attention"]:
           path = workdir / f"attention_{split}0.png"
-          plots.attention_map(
-            att["weights"][: len(out_tokens), : len(src_tokens)],
-            src_tokens,
-            out_tokens,
-            path,
-            title=" ".join(srcs[0]),
-          )
+          weights = info["attention"]["weights"]
+          plot_attention(config, src_vocab, tgt_vocab, weights, srcs[0], hyps[0], path)
           out["attention_png"] = str(path)
-    if split == "test" and config.decode.get("attention_sentences", ()):
+    if split == "test" and config.decode.attention_sentences:
       out["attention_pngs"] = attention_maps(config, workdir, model, params, src_vocab, tgt_vocab)
     return out
 
   def on_epoch_end(params, epoch: int) -> None:
     """Prints the greedy translations of the first decode.epoch_samples validation pairs."""
-    n = config.decode.get("epoch_samples", 0)
+    n = config.decode.epoch_samples
     hyps, _ = decode_dataset(model, params, datasets["validation"], tgt_vocab, config, beam_size=1)
     shown = [
       f"{join_tokens(config, p[0])} -> {join_tokens(config, h)}"
@@ -336,50 +262,12 @@ def build_task(config, workdir: Path) -> Task:
     init_args=init_args(config),
     train_data=datasets["train"],
     eval_data={k: v for k, v in datasets.items() if k != "train"},
-    loss_fn=make_loss_fn(
-      model, config.train.label_smoothing, config.train.get("loss_reduction", "token")
-    ),
+    loss_fn=make_loss_fn(model, config.train.label_smoothing, config.train.loss_reduction),
     summarize=summarize,
     report=report,
-    on_epoch_end=on_epoch_end if config.decode.get("epoch_samples", 0) else None,
+    epoch_line=loss_ppl_line,
+    on_epoch_end=on_epoch_end if config.decode.epoch_samples else None,
   )
-
-
-def attention_maps(
-  config, workdir: Path, model, params, src_vocab: Vocab, tgt_vocab: Vocab
-) -> list[str]:
-  """Greedy-translates each of `decode.attention_sentences`; writes attention_<i>.png."""
-  paths = []
-  for i, sentence in enumerate(config.decode.attention_sentences):
-    words = normalise(config, sentence)
-    ids, _ = encode_source(config, src_vocab, words)
-    src, src_len = pad_source(config, src_vocab, ids)
-    out = jax.device_get(
-      decoding.greedy_search(
-        model,
-        params,
-        jnp.asarray(src),
-        jnp.asarray(src_len),
-        max_len=config.decode.max_len,
-        bos_id=tgt_vocab.bos_id,
-        eos_id=tgt_vocab.eos_id,
-      )
-    )
-    n = int(out["lengths"][0])
-    out_tokens = tgt_vocab.decode(out["tokens"][0, :n]) + [tgt_vocab.eos]
-    head, tail = source_affixes(config, src_vocab)
-    src_tokens = head + words + tail
-    path = workdir / f"attention_{i}.png"
-    plots.attention_map(
-      out["attention"][0, : len(out_tokens), : len(src_tokens)],
-      src_tokens,
-      out_tokens,
-      path,
-      title=" ".join(words),
-    )
-    log.info("attention map %s: %s -> %s", path, " ".join(words), " ".join(out_tokens))
-    paths.append(str(path))
-  return paths
 
 
 def translate(
@@ -443,14 +331,9 @@ def translate(
 
 def serve(mode: str, config, workdir: Path, inputs: list[str]) -> None:
   """--mode=translate: n-best lists for the sentences in `inputs`, else stdin's lines."""
-  import sys
-
-  from seq2seq_jax.errors import UserError
-  from seq2seq_jax.train import restore_params
-
   src_vocab, tgt_vocab = vocabs_for(config, workdir, None)
   model = make_model(config, src_vocab, tgt_vocab)
-  params = restore_params(model, init_args(config), config, workdir)
+  params = train.restore_params(model, init_args(config), config, workdir)
   n = translate(
     config,
     workdir,

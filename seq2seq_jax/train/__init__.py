@@ -1,6 +1,7 @@
 """Training: `steps` (jitted train/eval steps), `sharding` (devices and hosts), `checkpoint`
 (orbax latest/best), `loop` (the one epoch loop). The names below are the public API."""
 
+from seq2seq_jax.train.checkpoint import Checkpoints, Meta
 from seq2seq_jax.train.loop import (
   evaluate,
   evaluate_split,
@@ -9,10 +10,11 @@ from seq2seq_jax.train.loop import (
   train_and_evaluate,
 )
 from seq2seq_jax.train.sharding import batch_put, data_sharding, fetch, host_rows, is_main_process
-from seq2seq_jax.train.steps import LossFn, TrainState, create_state, make_optimizer, make_steps
+from seq2seq_jax.train.steps import TrainState, create_state, make_optimizer, make_steps
 
 __all__ = [
-  "LossFn",
+  "Checkpoints",
+  "Meta",
   "TrainState",
   "batch_put",
   "create_state",

@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from seq2seq_jax import plots
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.errors import ConfigError
-from seq2seq_jax.tasks.base import Task
-from seq2seq_jax.train.checkpoint import Checkpoints
+from seq2seq_jax.tasks.base import Sums, Task
+from seq2seq_jax.train.checkpoint import Checkpoints, Meta
 from seq2seq_jax.train.sharding import batch_put, data_sharding, fetch, host_rows, is_main_process
 from seq2seq_jax.train.steps import create_state, make_steps
 
@@ -30,7 +29,7 @@ log = logging.getLogger("seq2seq_jax")
 
 
 def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict[str, float]:
-  """Summarised metric sums over `data`; each process collates only its own rows."""
+  """`summarize` of the metric sums over `data`; each process collates only its own rows."""
   sums = None
   put = (
     batch_put(shard, data.batch_size)
@@ -39,8 +38,8 @@ def evaluate(eval_step, params, data: BucketedDataset, summarize, shard) -> dict
   )
   for batch in data.batches(rows=host_rows(shard, data.batch_size)):
     out = eval_step(params, put(batch))
-    sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
-  return summarize({k: float(v) for k, v in fetch(sums).items()})
+    sums = out if sums is None else sums + out
+  return summarize(jax.tree.map(float, fetch(sums)))
 
 
 def param_summary(params) -> str:
@@ -94,7 +93,7 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       f"train.batch_size={config.train.batch_size} is not a multiple of the "
       f"{jax.device_count()} devices: change it so every device gets equal rows."
     )
-  accum = config.train.get("grad_accum_steps", 1)
+  accum = config.train.grad_accum_steps
   if config.train.batch_size % (accum * jax.device_count()):
     raise ConfigError(
       f"train.batch_size={config.train.batch_size} is not a multiple of "
@@ -108,27 +107,23 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
   log.info("model has %s trainable parameters", f"{n_params:,}")
 
   ckpts = Checkpoints(workdir)
-  meta = {"best_valid_loss": float("inf"), "history": [], "epoch_sums": None}
+  meta = Meta()
   if ckpts.latest_step() is not None:
     state, meta = ckpts.restore("latest", state)
     state = jax.device_put(state, replicated)
     log.info("resuming from step %d in %s", int(state.step), ckpts.root)
 
-  train_step, eval_step = make_steps(
-    task.loss_fn, accum, config.train.get("compute_dtype", "float32")
-  )
+  train_step, eval_step = make_steps(task.loss_fn, accum, config.train.compute_dtype)
   steps_per_epoch = task.train_data.num_batches()
-  stop_after = config.train.get("stop_after_steps", 0)
+  stop_after = config.train.stop_after_steps
   ckpt_every = config.train.checkpoint_every_steps
   metrics_path = workdir / "metrics.jsonl"
   step = int(state.step)
   first_epoch, offset = divmod(step, steps_per_epoch)
 
   def save_latest(epoch_sums, epoch_seconds: float = 0.0):
-    meta["epoch_sums"] = (
-      None if epoch_sums is None else {k: float(v) for k, v in fetch(epoch_sums).items()}
-    )
-    meta["epoch_seconds"] = epoch_seconds  # a resumed epoch's time counts every process's part
+    meta.epoch_sums = None if epoch_sums is None else fetch(epoch_sums).to_dict()
+    meta.epoch_seconds = epoch_seconds  # a resumed epoch's time counts every process's part
     ckpts.save("latest", state, meta)
 
   put = batch_put(batch_shard, task.train_data.batch_size)
@@ -140,11 +135,10 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
     return {"stopped_at_step": step}
 
   with _Interrupt() as stop:
-    last_epoch = first_epoch if meta.get("stopped_early") else config.train.num_epochs
+    last_epoch = first_epoch if meta.stopped_early else config.train.num_epochs
     for epoch in range(first_epoch, last_epoch):
-      t0 = time.time() - (meta.get("epoch_seconds", 0.0) if offset else 0.0)
-      sums = meta["epoch_sums"] if offset else None
-      sums = None if sums is None else {k: jnp.asarray(v) for k, v in sums.items()}
+      t0 = time.time() - (meta.epoch_seconds if offset else 0.0)
+      sums = Sums.from_dict(meta.epoch_sums) if offset and meta.epoch_sums else None
       bar = tqdm(
         task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
         total=steps_per_epoch,
@@ -157,11 +151,11 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
       stopping = False
       for batch in bar:
         state, out = train_step(state, put(batch))
-        sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+        sums = out if sums is None else sums + out
         step += 1
         if step % config.train.log_every_steps == 0:
-          shown = fetch({k: sums[k] for k in ("loss_sum", "weight")})
-          bar.set_postfix(loss=f"{float(shown['loss_sum'] / shown['weight']):.3f}")
+          loss_sum, weight = fetch((sums.loss, sums.weight))
+          bar.set_postfix(loss=f"{float(loss_sum / weight):.3f}")
         stopping = bool(stop.requested or (stop_after and step >= stop_after))
         if stopping:
           break
@@ -172,7 +166,7 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
         save_latest(sums, time.time() - t0)
         return stopped()
       offset = 0
-      train_m = task.summarize({k: float(v) for k, v in fetch(sums).items()})
+      train_m = task.summarize(jax.tree.map(float, fetch(sums)))
       valid_m = evaluate(
         eval_step, state.params, task.eval_data["validation"], task.summarize, batch_shard
       )
@@ -184,50 +178,49 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
         **{f"train_{k}": v for k, v in train_m.items()},
         **{f"valid_{k}": v for k, v in valid_m.items()},
       }
-      meta["history"].append(record)
+      meta.history.append(record)
       _append_jsonl(metrics_path, record)
       log.info(
         "Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60, step
       )
       for name, m in (("Train", train_m), (" Val.", valid_m)):
-        ppl = f" | {name} PPL: {m['ppl']:8.3f}" if "ppl" in m else ""  # the tutorial's lines
-        log.info("\t%s Loss: %.3f%s", name, m["loss"], ppl)
+        log.info("%s", task.epoch_line(name, m))
       if task.on_epoch_end is not None:
         task.on_epoch_end(state.params, epoch + 1)
-      if valid_m["loss"] < meta["best_valid_loss"]:
-        meta["best_valid_loss"] = valid_m["loss"]
-        meta["best_epoch"] = epoch + 1
+      if valid_m[task.selects] < meta.best_value:
+        meta.best_value, meta.best_epoch = valid_m[task.selects], epoch + 1
         ckpts.save("best", state, meta)
-      patience = config.train.get("early_stop_patience", 0)
-      meta["stopped_early"] = bool(patience and epoch + 1 - meta["best_epoch"] >= patience)
+      patience = config.train.early_stop_patience
+      meta.stopped_early = bool(patience and epoch + 1 - meta.best_epoch >= patience)
       save_latest(None)
       if is_main_process():
         plots.loss_curves(
           {
-            "train": [(r["epoch"], r["train_loss"]) for r in meta["history"]],
-            "valid": [(r["epoch"], r["valid_loss"]) for r in meta["history"]],
+            "train": [(r["epoch"], r["train_loss"]) for r in meta.history],
+            "valid": [(r["epoch"], r["valid_loss"]) for r in meta.history],
           },
           workdir / "loss.png",
           title="loss per epoch",
         )
       if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
         return stopped()
-      if meta["stopped_early"]:
-        log.info("early stop: no better valid loss for %d epochs", patience)
+      if meta.stopped_early:
+        log.info("early stop: no better valid %s for %d epochs", task.selects, patience)
         break
 
   log.info(
-    "best valid loss %.3f at epoch %s; evaluating that checkpoint",
-    meta["best_valid_loss"],
-    meta.get("best_epoch"),
+    "best valid %s %.3f at epoch %s; evaluating that checkpoint",
+    task.selects,
+    meta.best_value,
+    meta.best_epoch,
   )
   best_state, _ = ckpts.restore("best", state)
   ckpts.close()
   result = evaluate_split(task, best_state.params, "test", eval_step, batch_shard)
   result.update(
     parameters=n_params,
-    best_epoch=meta.get("best_epoch"),
-    seconds_per_epoch=[r["seconds"] for r in meta["history"]],
+    best_epoch=meta.best_epoch,
+    seconds_per_epoch=[r["seconds"] for r in meta.history],
   )
   _append_jsonl(metrics_path, {"split": "test", **result})
   return result
@@ -240,8 +233,7 @@ def evaluate_split(task: Task, params, split: str, eval_step=None, shard=None) -
     shard, replicated = data_sharding()
     params = jax.device_put(params, replicated)
   m = evaluate(eval_step, params, task.eval_data[split], task.summarize, shard)
-  ppl = f" | {split} PPL {m['ppl']:.3f}" if "ppl" in m else ""
-  log.info("%s loss %.3f%s", split, m["loss"], ppl)
+  log.info("%s", task.epoch_line(split, m))
   return {**m, **task.report(params, split)}
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -12,10 +9,7 @@ from flax.training import train_state
 
 from seq2seq_jax.data.pipeline import Batch
 from seq2seq_jax.errors import ConfigError
-
-# loss_fn(params, batch, dropout_rng, train) -> (scalar loss to minimise, dict of metric sums);
-# the loss is a sum over the batch divided by sums["loss_norm"] if given, else sums["weight"].
-LossFn = Callable[[Any, Batch, jax.Array, bool], tuple[jax.Array, dict[str, jax.Array]]]
+from seq2seq_jax.tasks.base import LossFn
 
 
 class TrainState(train_state.TrainState):
@@ -79,12 +73,12 @@ def _cast_floats(tree, dtype):
 def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = "float32"):
   """Returns jitted (train_step, eval_step); train_step donates the state.
 
+  train_step(state, batch) -> (state, Sums); eval_step(params, batch) -> Sums.
   grad_accum_steps > 1: the batch's rows are split into that many equal micro-batches
   (row i goes to micro-batch i % grad_accum_steps, so each stays spread over the devices),
   run one after another in a `lax.scan`, and their gradients combined with the loss's own
-  normaliser: the update is the one step on the whole batch would make (up to rounding;
-  dropout masks differ). The loss's normaliser is `sums["loss_norm"]` when the loss
-  function reports one (popped here, never in the metric sums), else `sums["weight"]`.
+  normaliser (`Sums.norm`): the update is the one step on the whole batch would make (up
+  to rounding; dropout masks differ).
   compute_dtype="bfloat16": params and float inputs cast to bf16 inside the differentiated
   function (forward and backward in bf16), params, gradients and optimiser state in fp32.
   """
@@ -94,20 +88,17 @@ def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = 
     raise ConfigError(f"unknown train.compute_dtype {compute_dtype!r}; use float32 or bfloat16.")
   dtype = jnp.dtype(compute_dtype)
 
-  def loss_and_norm(params, batch, rng, train):
+  def loss_and_sums(params, batch, rng, train, step):
     if dtype != jnp.float32:
       params, batch = _cast_floats(params, dtype), _cast_floats(batch, dtype)
-    loss, sums = loss_fn(params, batch, rng, train)
-    sums = _cast_floats(sums, jnp.float32)
-    norm = sums.pop("loss_norm", sums["weight"])
-    return loss.astype(jnp.float32), (sums, norm)
+    loss, sums = loss_fn(params, batch, rng, train, step)
+    return loss.astype(jnp.float32), _cast_floats(sums, jnp.float32)
 
   def train_step(state: TrainState, batch: Batch):
     rng = jax.random.fold_in(state.rng, state.step)
-    grad_fn = jax.value_and_grad(loss_and_norm, has_aux=True)
+    grad_fn = jax.value_and_grad(loss_and_sums, has_aux=True)
     if grad_accum_steps == 1:
-      step_batch = {**batch, "step": state.step}  # for schedules inside the loss (e.g. sampling)
-      (_, (sums, _)), grads = grad_fn(state.params, step_batch, rng, True)
+      (_, sums), grads = grad_fn(state.params, batch, rng, True, state.step)
       return state.apply_gradients(grads=grads), sums
 
     a = grad_accum_steps
@@ -117,26 +108,22 @@ def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = 
 
     def one(carry, xs):
       k, mb = xs
-      (_, (sums, norm)), grads = grad_fn(
-        state.params, {**mb, "step": state.step}, jax.random.fold_in(rng, k), True
-      )
+      (_, sums), grads = grad_fn(state.params, mb, jax.random.fold_in(rng, k), True, state.step)
       # the micro-batch's mean-loss gradient times its normaliser: its share of the sum
-      acc_grads, acc_sums, acc_norm = carry
-      acc_grads = jax.tree.map(lambda g, h: g + norm * h, acc_grads, grads)
-      return (acc_grads, jax.tree.map(jnp.add, acc_sums, sums), acc_norm + norm), None
+      acc_grads, acc_sums = carry
+      acc_grads = jax.tree.map(lambda g, h: g + sums.norm * h, acc_grads, grads)
+      return (acc_grads, acc_sums + sums), None
 
-    sums_shape = jax.eval_shape(
-      lambda: loss_and_norm(
-        state.params, {**jax.tree.map(lambda x: x[0], micro), "step": state.step}, rng, True
-      )[1][0]
-    )
+    first = jax.tree.map(lambda x: x[0], micro)
+    sums_shape = jax.eval_shape(lambda: loss_and_sums(state.params, first, rng, True, 0)[1])
     zeros = lambda t: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), t)
-    init = (zeros(state.params), zeros(sums_shape), jnp.zeros((), jnp.float32))
-    (grads, sums, norm), _ = jax.lax.scan(one, init, (jnp.arange(a), micro))
-    grads = jax.tree.map(lambda g: g / jnp.maximum(norm, 1e-9), grads)
+    (grads, sums), _ = jax.lax.scan(
+      one, (zeros(state.params), zeros(sums_shape)), (jnp.arange(a), micro)
+    )
+    grads = jax.tree.map(lambda g: g / jnp.maximum(sums.norm, 1e-9), grads)
     return state.apply_gradients(grads=grads), sums
 
   def eval_step(params, batch: Batch):
-    return loss_and_norm(params, batch, jax.random.PRNGKey(0), False)[1][0]
+    return loss_and_sums(params, batch, jax.random.PRNGKey(0), False, 0)[1]
 
   return jax.jit(train_step, donate_argnums=0), jax.jit(eval_step)

@@ -1,0 +1,221 @@
+"""The command line: flags, dispatch to a task's modes, and one-line error messages.
+
+`python -m seq2seq_jax.main` runs `main` here; other entry points (the PyTorch import,
+`python -m seq2seq_jax.interop`) reuse the public helpers: `setup_logging`, `parse_flags`,
+`config_value`, `workdir_value`, `exit_on_user_error`, `CONFIG_FILE`, `load_run_config`.
+
+
+  python -m seq2seq_jax.main --config=configs/transformer.py [--config.a.b=value] [--workdir=DIR]
+  python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR
+  python -m seq2seq_jax.main --mode=translate --workdir=DIR "ein mann ." ...   (or lines on stdin)
+  python -m seq2seq_jax.main --mode=predict   --workdir=DIR Hinton Schmidhuber  (classifier runs)
+
+A user error (bad data, config, checkpoint) prints one line `error: ...` and
+exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import ml_collections
+from absl import flags
+from ml_collections import config_flags
+
+from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
+
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", None, "Config file (configs/*.py[:arg]).", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).")
+_MODE = flags.DEFINE_enum(
+  "mode", "train", ["train", "evaluate", "translate", "predict"], "What to do."
+)
+_DISTRIBUTED = flags.DEFINE_bool(
+  "distributed",
+  False,
+  "Multi-host: call jax.distributed.initialize() before anything "
+  "touches devices; run the same command on every host. The cluster (TPU pod, SLURM, Open "
+  "MPI, ...) is auto-detected, or pass the three flags below.",
+)
+_COORDINATOR = flags.DEFINE_string(
+  "coordinator_address", None, "--distributed: host:port of process 0."
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "--distributed: process count.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "--distributed: this process's index.")
+
+log = logging.getLogger("seq2seq_jax")
+CONFIG_FILE = "config.json"
+
+
+def setup_logging() -> None:
+  handler = logging.StreamHandler(sys.stderr)
+  handler.setFormatter(logging.Formatter("%(message)s"))
+  log.handlers[:] = [handler]
+  log.setLevel(logging.INFO)
+  log.propagate = False
+  for noisy in ("absl", "jax", "orbax", "tensorflow_datasets", "matplotlib"):
+    logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def default_workdir() -> Path:
+  spec = (
+    flags.FLAGS["config"].config_filename
+    if hasattr(flags.FLAGS["config"], "config_filename")
+    else None
+  )
+  raw = sys.argv and next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--config=")), "")
+  spec = spec or raw
+  path, _, arg = spec.partition(":")
+  name = Path(path).stem + (f"_{arg}" if arg else "")
+  return Path("runs") / name
+
+
+def load_run_config(workdir: Path) -> ml_collections.ConfigDict:
+  path = workdir / CONFIG_FILE
+  if not path.exists():
+    raise CheckpointError(
+      f"{workdir} is not a seq2seq_jax run (no {CONFIG_FILE}): pass the "
+      "--workdir of a trained run, or train one first."
+    )
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+# task name -> module with build_task(config, workdir) -> train.Task, and
+# serve(mode, config, workdir, inputs) for its own modes (translate, predict).
+TASKS = {
+  "translation": "seq2seq_jax.tasks.translation",
+  "classification": "seq2seq_jax.tasks.classification",
+  "tagging": "seq2seq_jax.tasks.tagging",
+}  # per-step labels: the SRN toy (configs/srn_hello.py)
+TASK_MODES = {"translation": ("translate",), "classification": ("predict",), "tagging": ()}
+
+
+def task_module(config):
+  name = config.get("task")
+  if name not in TASKS:
+    raise ConfigError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}.")
+  return importlib.import_module(TASKS[name])
+
+
+def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
+  import jax
+
+  if _DISTRIBUTED.value:  # before the first device use (data parallel over every host's devices)
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  jax.config.update("jax_threefry_partitionable", True)
+  from seq2seq_jax import train
+
+  if mode == "train":
+    if config is None:
+      raise ConfigError("--config is required to train, e.g. --config=configs/transformer.py")
+    module = task_module(config)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+    log.info("work directory: %s", workdir.absolute())
+    task = module.build_task(config, workdir)
+    result = train.train_and_evaluate(task, config, workdir)
+    log.info("result: %s", json.dumps(result, default=str))
+    return
+
+  saved = load_run_config(workdir)
+  if config is not None and "decode" in config:  # decoding settings may change after training
+    saved.decode = config.decode
+  config = saved
+  module = task_module(config)
+  if mode == "evaluate":
+    task = module.build_task(config, workdir)
+    params = train.restore_params(task.model, task.init_args, config, workdir)
+    result = train.evaluate_split(task, params, "test")
+    log.info("result: %s", json.dumps(result, default=str))
+  elif mode in TASK_MODES[config.task]:
+    module.serve(mode, config, workdir, inputs)
+  else:
+    raise ConfigError(
+      f"--mode={mode} does not apply to a {config.task} run; use one of: "
+      f"train, evaluate, {', '.join(TASK_MODES[config.task])}."
+    )
+
+
+def _explain_flag_error(argv: list[str], err: Exception) -> str:
+  """Turns an absl / ml_collections parsing failure into one actionable sentence."""
+  spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if spec:
+    path, _, arg = spec.partition(":")
+    if not Path(path).is_file():
+      return f"config file {path!r} not found: pass --config=configs/<name>.py[:arg]."
+    try:
+      module_spec = importlib.util.spec_from_file_location("_user_config", path)
+      module = importlib.util.module_from_spec(module_spec)
+      module_spec.loader.exec_module(module)
+      base = module.get_config(arg) if arg else module.get_config()
+    except Exception as e:  # a broken config file
+      return f"config {spec!r} cannot be loaded ({type(e).__name__}: {e})."
+    for a in argv:
+      if not a.startswith("--config."):
+        continue
+      key, _, value = a[len("--config.") :].partition("=")
+      node, parts = base, key.split(".")
+      for i, part in enumerate(parts):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+          where = ".".join(parts[:i]) or "the top level"
+          options = (
+            ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) else ""
+          )
+          return f"unknown config key {key!r} in {a}: {where} has no {part!r}" + (
+            f" (it has: {options})." if options else "."
+          )
+        node = node[part]
+      try:
+        type(node)(value) if not isinstance(node, (tuple, list, bool)) else None
+      except (TypeError, ValueError):
+        return (
+          f"wrong type for --config.{key}={value}: it must be of type "
+          f"{type(node).__name__}, like {node!r}."
+        )
+  return f"bad command line: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # any parsing failure becomes one readable line
+    print(f"error: {_explain_flag_error(argv, e)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def config_value():
+  """The loaded config; ml_collections defers file errors to this first access."""
+  try:
+    config = _CONFIG.value
+    if config is not None:
+      config.get("task")  # a failed load surfaces only on first use
+    return config
+  except Exception as e:
+    print(f"error: {_explain_flag_error(sys.argv, e)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def workdir_value() -> Path | None:
+  """--workdir as a Path, None when not given."""
+  return Path(_WORKDIR.value) if _WORKDIR.value else None
+
+
+def exit_on_user_error(fn: Callable[[], None]) -> None:
+  """Runs fn; a `UserError` becomes one `error: ...` line on stderr and exit status 2."""
+  try:
+    fn()
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str]) -> None:
+  setup_logging()
+  workdir = workdir_value() or default_workdir()
+  exit_on_user_error(lambda: run(_MODE.value, config_value(), workdir, argv[1:]))
