@@ -44,8 +44,8 @@ def test_accumulated_step_equals_one_full_batch_step(tiny_config, tmp_path, opti
   before, full, full_sums = one_step(task, tiny_config, batch)
   _, accum, accum_sums = one_step(task, tiny_config, batch, grad_accum_steps=ACCUM)
   assert int(accum.step) == int(full.step) == 1  # one optimiser update for the whole batch
-  for k in full_sums:
-    np.testing.assert_allclose(accum_sums[k], full_sums[k], rtol=1e-5)
+  for a, f in zip(jax.tree.leaves(accum_sums), jax.tree.leaves(full_sums), strict=True):
+    np.testing.assert_allclose(a, f, rtol=1e-5)
   if optimizer == "sgd":
     for b, x, y in zip(
       jax.tree.leaves(before), jax.tree.leaves(full.params), jax.tree.leaves(accum.params)

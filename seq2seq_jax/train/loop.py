@@ -233,7 +233,7 @@ def evaluate_split(task: Task, params, split: str, eval_step=None, shard=None) -
     shard, replicated = data_sharding()
     params = jax.device_put(params, replicated)
   m = evaluate(eval_step, params, task.eval_data[split], task.summarize, shard)
-  log.info("%s", task.epoch_line(split, m))
+  log.info("%s %s", split, " | ".join(f"{k} {v:.3f}" for k, v in m.items()))
   return {**m, **task.report(params, split)}
 
 
