@@ -23,6 +23,7 @@ VARIANTS = {
   "plain": dict(attention="none", dropout=0.0),
   "bahdanau": dict(attention="additive", bidirectional=True, bridge="tanh"),
   "luong_dot_lstm": dict(attention="dot", cell="lstm"),
+  "scaled_dot": dict(attention="scaled_dot"),
   "luong_general_2x2": dict(
     attention="general", bidirectional=True, enc_layers=2, dec_layers=2, bridge="zeros"
   ),
@@ -127,6 +128,24 @@ def test_fixed_length_attention_refuses_longer_sources():
   memory, mask = jnp.ones((1, 6, 3)), jnp.ones((1, 6), bool)
   with pytest.raises(ConfigError, match="max_length"):
     att.init(jax.random.PRNGKey(0), jnp.ones((1, 4)), memory, None, mask)
+
+
+def test_scaled_dot_attention_is_dot_attention_of_the_query_over_sqrt_m():
+  kq, km = jax.random.split(jax.random.PRNGKey(1))
+  query, memory = jax.random.normal(kq, (2, 8)), 3.0 * jax.random.normal(km, (2, 5, 8))
+  mask = jnp.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
+
+  def run(kind, q):
+    att = make_attention(kind, query_features=8, memory_features=8, max_length=0)
+    variables = att.init(jax.random.PRNGKey(0), q, memory, memory, mask)
+    return att.apply(variables, q, memory, memory, mask)
+
+  context, weights = run("scaled_dot", query)
+  want_context, want_weights = run("dot", query / np.sqrt(8.0))
+  np.testing.assert_allclose(np.asarray(weights), np.asarray(want_weights), rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(context), np.asarray(want_context), rtol=1e-5)
+  assert not np.allclose(np.asarray(weights), np.asarray(run("dot", query)[1]), atol=1e-3)
+  assert (np.asarray(weights)[1, 3:] == 0).all()
 
 
 def test_unknown_choices_are_config_errors():

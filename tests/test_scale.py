@@ -83,9 +83,7 @@ def test_accumulated_step_equals_one_full_batch_step(tiny_config, tmp_path, opti
 
   # The test can see a wrong weighting: the plain mean of the micro-batches' gradients
   # misses the full batch's gradient by far more than the tolerance above.
-  grad = jax.jit(
-    jax.grad(lambda p, b: task.loss_fn(p, b, jax.random.PRNGKey(0), True, 0)[0])
-  )
+  grad = jax.jit(jax.grad(lambda p, b: task.loss_fn(p, b, jax.random.PRNGKey(0), True, 0)[0]))
   params = train.create_state(task.model, task.init_args, tiny_config).params
   g_full = grad(params, batch)
   micro = [jax.tree.map(lambda v, k=k: v[k::ACCUM], batch) for k in range(ACCUM)]
