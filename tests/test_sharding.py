@@ -32,10 +32,11 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_eight_devices_match_one_device(tiny_config, tmp_path):
+def run_on_eight_devices(script: str, *args) -> None:
+  """Runs `script` with `args` in a fresh process that sees 8 simulated CPU devices."""
   env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=8")
   proc = subprocess.run(
-    [sys.executable, "-c", SCRIPT, str(tmp_path / "multi"), str(tmp_path / "multi.npz")],
+    [sys.executable, "-c", script, *map(str, args)],
     env=env,
     cwd=ROOT,
     capture_output=True,
@@ -43,6 +44,10 @@ def test_eight_devices_match_one_device(tiny_config, tmp_path):
     timeout=600,
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_eight_devices_match_one_device(tiny_config, tmp_path):
+  run_on_eight_devices(SCRIPT, tmp_path / "multi", tmp_path / "multi.npz")
   multi = np.load(tmp_path / "multi.npz")
 
   # SGD: Adam's normalised first steps would amplify reduction-order rounding.
@@ -110,16 +115,7 @@ def test_checkpoints_restore_and_continue_across_device_counts(tiny_config, tmp_
   train.train_and_evaluate(task, tiny_config, one)
   one_6 = _params(task, tiny_config, one)
 
-  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=8")
-  proc = subprocess.run(
-    [sys.executable, "-c", RESUME_SCRIPT, str(one), str(eight), str(tmp_path)],
-    env=env,
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  run_on_eight_devices(RESUME_SCRIPT, one, eight, tmp_path)
 
   # a checkpoint restores bit-exactly on the other device count, both ways
   restored_on_8 = np.load(tmp_path / "one_6_restored_on_8.npz")
