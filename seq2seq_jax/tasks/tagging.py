@@ -16,10 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax import metrics
-from seq2seq_jax.data import toys
 from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.registry import load_tagged
 from seq2seq_jax.data.vocab import Vocab
-from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.models.rnn_tagger import RNNTagger
 from seq2seq_jax.tasks.base import Task
 
@@ -29,12 +28,7 @@ SYMBOLS = "vocab_symbols.json"
 
 
 def load(data) -> dict[str, list[tuple[list[str], list[str]]]]:
-  if data.name not in toys.TAGGED:
-    raise ConfigError(
-      f"unknown dataset {data.name!r} for tagging; known: "
-      f"{', '.join(sorted(toys.TAGGED))}. Set --config.data.name."
-    )
-  return toys.tagged(data)
+  return load_tagged(data)
 
 
 def symbols(seqs) -> Vocab:

@@ -18,7 +18,8 @@ import numpy as np
 
 from seq2seq_jax import decoding, metrics, plots
 from seq2seq_jax.data.pipeline import BucketedDataset
-from seq2seq_jax.data.registry import ParallelText, load_parallel
+from seq2seq_jax.data.registry import load_parallel
+from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import ConfigError, DataError
 from seq2seq_jax.tasks.base import Task
@@ -99,7 +100,7 @@ def normalise(config, sentence: str) -> list[str]:
   if tokenizer == "chars":
     return list(sentence.strip())
   if tokenizer == "tutorial":
-    from seq2seq_jax.data.eng_fra import tokenize
+    from seq2seq_jax.data.sources.tatoeba import tokenize
 
     return tokenize(sentence)
   return (sentence.lower() if config.data.lowercase else sentence).split()
