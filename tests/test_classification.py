@@ -44,7 +44,7 @@ def tiny_config(tmp_path, arg="default"):
   return c
 
 
-def test_unicode_to_ascii_keeps_the_tutorials_57_letters():
+def test_to_name_letters_keeps_the_tutorials_57_letters():
   assert len(NAME_LETTERS) == 57
   assert to_name_letters("Ślusàrski") == "Slusarski"
   assert to_name_letters("O'Néill, Jr.") == "O'Neill, Jr."
