@@ -21,7 +21,7 @@ The chapter's n-best output (`rank score words <e>`):
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, train_config
 
 
 def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
@@ -29,27 +29,14 @@ def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
   c.task = "translation"
   c.seed = 1234
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = "multi30k"
-  c.data.dir = "../shared/data/multi30k"
-  c.data.cache_dir = ""  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
-  c.data.download = False
-  c.data.src_lang = "de"
-  c.data.tgt_lang = "en"
-  c.data.tokenizer = ""  # whitespace, lowercased
-  c.data.lowercase = True
-  c.data.src_bos_eos = True  # <s> source <e>, as the chapter's reader
-  c.data.src_eos = False
-  c.data.specials = "paddle"  # <s>=0, <e>=1, <unk>=2
-  c.data.vocab_splits = ("train",)
-  c.data.min_freq = 1
-  c.data.max_vocab = 8000  # most frequent words per side (DICTSIZE - 3)
-  c.data.bucket_edges = (12, 16, 20, 24, 32, 48)
-  # eng_fra_full only
-  c.data.max_words = 0
-  c.data.reverse = True
-  c.data.test_every = 100
-  c.data.valid_holdout = True
+  # + eng_fra_full's keys; whitespace tokens, lowercased; <s> source <e> as the chapter's reader
+  c.data = data_config(
+    "multi30k",
+    "eng_fra_full",
+    dir="../shared/data/multi30k",
+    specials="paddle",  # <s>=0, <e>=1, <unk>=2
+    max_vocab=8000,  # most frequent words per side (DICTSIZE - 3)
+  )
 
   c.model = model_config(
     "rnn",

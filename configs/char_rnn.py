@@ -26,7 +26,7 @@ and --mode=evaluate --workdir=RUN (top-1/top-3/macro, per language, confusion PN
 
 import ml_collections
 
-from seq2seq_jax.config import model_config, train_config
+from seq2seq_jax.config import data_config, model_config, train_config
 
 
 def get_config(arg: str = "default") -> ml_collections.ConfigDict:
@@ -34,15 +34,7 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
   c.task = "classification"
   c.seed = 0
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = "names"
-  c.data.dir = "../shared/data/names"  # one <Language>.txt per label
-  c.data.cache_dir = ""  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
-  c.data.download = False  # fetch the tutorial's data.zip when data.dir is missing
-  c.data.test_fraction = 0.15  # stratified, per language
-  c.data.valid_fraction = 0.1  # of the remaining 85 %
-  c.data.split_seed = 0
-  c.data.bucket_edges = (8, 12, 20)  # names have 2..19 letters
+  c.data = data_config("names", dir="../shared/data/names")  # one <Language>.txt per label
 
   c.model = model_config(  # "char_rnn": also the PyTorch import's name mapping
     "char_rnn",

@@ -11,7 +11,7 @@ right within a few hundred steps:
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, train_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -19,18 +19,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.task = "translation"
   c.seed = 0
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = "char_pairs"
-  c.data.repeat = 10  # copies of the 3 pairs per epoch: 10 steps of batch 3
-  c.data.tokenizer = "chars"
-  c.data.lowercase = False
-  c.data.src_bos_eos = False
-  c.data.src_eos = True  # the toy appends E to the source
-  c.data.specials = "chars"  # S, E, ?
-  c.data.vocab_splits = ("train",)
-  c.data.min_freq = 1
-  c.data.max_vocab = 0
-  c.data.bucket_edges = (6,)  # the longest word + E: padding to the longest word
+  c.data = data_config(
+    "char_pairs",
+    repeat=10,  # copies of the 3 pairs per epoch: 10 steps of batch 3
+    tokenizer="chars",
+    lowercase=False,
+    src_bos_eos=False,
+    src_eos=True,  # the toy appends E to the source
+    specials="chars",  # S, E, ?
+    bucket_edges=(6,),  # the longest word + E: padding to the longest word
+  )
 
   c.model = model_config(
     "rnn",

@@ -23,7 +23,7 @@ Best held-out BLEU found (Adam, dropout, beam, label smoothing; 57.76 with beam 
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, train_config
 
 HEAT_MAP_SENTENCES = (
   "elle a cinq ans de moins que moi .",
@@ -38,24 +38,16 @@ def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
   c.task = "translation"
   c.seed = 1234
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = "eng_fra"
-  c.data.dir = "../shared/data/eng-fra"
-  c.data.cache_dir = ""  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
-  c.data.download = False
-  c.data.tokenizer = "tutorial"  # normalizeString for translate-mode input
-  c.data.lowercase = True
-  c.data.src_bos_eos = False
-  c.data.src_eos = True  # the tutorial appends EOS to the source
-  c.data.specials = "tutorial"  # SOS=0, EOS=1
-  c.data.vocab_splits = ("train", "validation", "test")  # all filtered pairs, as the tutorial
-  c.data.min_freq = 1
-  c.data.max_vocab = 0
-  c.data.max_words = 10  # both sides < 10 words
-  c.data.reverse = True  # fra -> eng
-  c.data.test_every = 10
-  c.data.valid_holdout = False
-  c.data.bucket_edges = (6, 8, 10)
+  c.data = data_config(  # the tutorial's pairs: both sides < 10 words, fra -> eng
+    "eng_fra",
+    dir="../shared/data/eng-fra",
+    tokenizer="tutorial",  # normalizeString for translate-mode input
+    src_bos_eos=False,
+    src_eos=True,  # the tutorial appends EOS to the source
+    specials="tutorial",  # SOS=0, EOS=1
+    vocab_splits=("train", "validation", "test"),  # all filtered pairs, as the tutorial
+    bucket_edges=(6, 8, 10),
+  )
 
   c.model = model_config(
     "rnn",

@@ -8,7 +8,7 @@ predicted string. It learns `ohlol` exactly within seconds:
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, train_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -16,10 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.task = "tagging"
   c.seed = 0
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = "hello"
-  c.data.repeat = 1  # copies of the sequence per epoch (one optimiser step each)
-  c.data.bucket_edges = (5,)
+  c.data = data_config("hello")  # one copy of the sequence per epoch, padded to 5
 
   c.model = model_config(
     "tagger",

@@ -14,7 +14,7 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 
 import ml_collections
 
-from seq2seq_jax.config import decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, train_config
 
 
 def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
@@ -22,24 +22,8 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   c.task = "translation"
   c.seed = 1234
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = "numbers"
-  c.data.dir = ""  # local directory of the raw files (datasets other than numbers)
-  c.data.cache_dir = ""  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
-  c.data.download = False  # fetch upstream files when data.dir is missing
-  c.data.src_lang = "de"
-  c.data.tgt_lang = "en"
-  c.data.lowercase = True
-  c.data.src_bos_eos = True  # the tutorial's source Field adds <sos>/<eos> too
-  c.data.min_freq = 2
-  c.data.max_vocab = 0  # 0: no limit
-  c.data.bucket_edges = (12, 16, 20, 24, 32, 48)
-  # numbers dataset only
-  c.data.num_train = 20000
-  c.data.num_valid = 1000
-  c.data.num_test = 1000
-  c.data.max_value = 999_999
-  c.data.seed = 0
+  # + multi30k's keys; lowercase, <sos> source <eos> (the tutorial's source Field)
+  c.data = data_config("numbers", "multi30k", min_freq=2)
 
   c.model = model_config("transformer")  # the tutorial's: hid 256, 3+3 layers, 8 heads, ff 512
 

@@ -12,6 +12,8 @@ import pytest
 from seq2seq_jax import train
 from seq2seq_jax.data import registry
 from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
+from seq2seq_jax.data.types import LabelledText
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.tasks import classification
 from tests.conftest import SHARED_DATA, load_config
@@ -42,11 +44,11 @@ def tiny_config(tmp_path, arg="default"):
   return c
 
 
-def test_unicode_to_ascii_keeps_the_tutorials_57_letters():
-  assert len(registry.NAME_LETTERS) == 57
-  assert registry.unicode_to_ascii("Ślusàrski") == "Slusarski"
-  assert registry.unicode_to_ascii("O'Néill, Jr.") == "O'Neill, Jr."
-  assert registry.unicode_to_ascii("Lu:") == "Lu" and registry.unicode_to_ascii("日本") == ""
+def test_to_name_letters_keeps_the_tutorials_57_letters():
+  assert len(NAME_LETTERS) == 57
+  assert to_name_letters("Ślusàrski") == "Slusarski"
+  assert to_name_letters("O'Néill, Jr.") == "O'Neill, Jr."
+  assert to_name_letters("Lu:") == "Lu" and to_name_letters("日本") == ""
 
 
 def test_names_loader_survives_junk_lines(tmp_path):
@@ -66,7 +68,7 @@ def test_names_loader_survives_junk_lines(tmp_path):
 def labelled(sizes):
   texts = [f"n{c}x{i}" for c, n in enumerate(sizes) for i in range(n)]
   labels = [c for c, n in enumerate(sizes) for _ in range(n)]
-  return registry.LabelledText(texts, labels, [f"L{c}" for c in range(len(sizes))], [])
+  return LabelledText(texts, labels, [f"L{c}" for c in range(len(sizes))], [])
 
 
 def test_split_is_stratified_deterministic_and_saved_for_reuse(tmp_path):
@@ -123,7 +125,7 @@ def test_tutorial_cell_is_the_tutorials_math():
   assert p["i2h"]["kernel"].shape == (57 + 6, 6) and p["i2o"]["kernel"].shape == (57 + 6, 4)
   h = np.zeros(6)
   for ch in "Abc":
-    combined = np.concatenate([np.eye(57)[registry.NAME_LETTERS.index(ch)], h])
+    combined = np.concatenate([np.eye(57)[NAME_LETTERS.index(ch)], h])
     h, out = (
       combined @ p["i2h"]["kernel"] + p["i2h"]["bias"],
       combined @ p["i2o"]["kernel"] + p["i2o"]["bias"],

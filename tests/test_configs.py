@@ -7,6 +7,8 @@ import pytest
 from conftest import ROOT, load_config
 
 from seq2seq_jax.config import DECODE, TRAIN, decode_config, train_config
+from seq2seq_jax.data.config import data_config
+from seq2seq_jax.errors import ConfigError
 
 
 def config_args(name: str) -> list[str | None]:
@@ -44,3 +46,14 @@ def test_block_overrides_are_checked():
   assert decode_config().max_len == DECODE["max_len"]
   with pytest.raises(ValueError, match="unknown train key.*batchsize"):
     train_config(batchsize=1)
+
+
+def test_data_block_overrides_are_checked():
+  assert data_config("hello").repeat == 1
+  assert data_config("numbers", "multi30k").src_lang == "de"
+  with pytest.raises(ConfigError, match="unknown data key.*num_trian.*known: .*num_train"):
+    data_config("numbers", num_trian=1)
+  with pytest.raises(ConfigError, match="unknown dataset 'wmt99'; known: .*multi30k"):
+    data_config("wmt99")
+  with pytest.raises(ConfigError, match="unknown dataset 'names' for translation"):
+    data_config("numbers", "names")

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 stats = pytest.importorskip("scipy.stats")
 
 from seq2seq_jax import decoding  # noqa: E402
-from seq2seq_jax.data.registry import NAME_LETTERS  # noqa: E402
+from seq2seq_jax.data.sources.names import NAME_LETTERS  # noqa: E402
 from seq2seq_jax.errors import CheckpointError, DataError, UserError  # noqa: E402
 from seq2seq_jax.interop import parity  # noqa: E402
 from seq2seq_jax.interop import torch_rnn_models as trm  # noqa: E402

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from seq2seq_jax.data.synthetic import (
+from seq2seq_jax.data.sources.numbers import (
   MAX_SUPPORTED,
   make_splits,
   number_to_english,

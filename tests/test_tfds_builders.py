@@ -1,4 +1,4 @@
-"""Tests for the tfds builders in seq2seq_jax.data.tfds_builders (tiny fake data)."""
+"""Tests for the tfds builders in seq2seq_jax.data.builders (tiny fake data)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data import tfds_builders as tb
+from seq2seq_jax.data.builders import download as dl
+from seq2seq_jax.data.builders.datasets import Multi30k, TatoebaPairs
+from seq2seq_jax.data.registry import load_records
 from seq2seq_jax.errors import DataError, UserError
 
 REAL_DATA = (Path(__file__).parents[1] / "../shared/data").resolve()
@@ -71,7 +73,7 @@ def _trusted_caches(cache: Path) -> list[Path]:
 
 def test_multi30k_round_trip(tmp_path):
   src = _multi30k_dir(tmp_path / "m30k")
-  out = tb.load_records("multi30k", str(src), str(tmp_path / "cache"))
+  out = load_records("multi30k", str(src), str(tmp_path / "cache"))
   assert list(out) == ["train", "validation", "test"]
   for split, stem in [("train", "train"), ("validation", "val"), ("test", "test_2016_flickr")]:
     de, en = M30K[stem]
@@ -84,7 +86,7 @@ def test_multi30k_round_trip(tmp_path):
 
 def test_tatoeba_round_trip(tmp_path):
   src = _tatoeba_dir(tmp_path / "ef")
-  out = tb.load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
+  out = load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
   assert list(out) == ["train"]
   expected = [
     {"eng": line.split("\t")[0], "fra": line.split("\t")[1], "index": i}
@@ -98,7 +100,7 @@ def test_names_round_trip_sorted_labels_junk_kept_readme_skipped(tmp_path):
   src = _names_dir(tmp_path / "names")
   _write(src / "README.txt", ["not a label"])
   (src / "notes.md").write_text("ignored\n")
-  out = tb.load_records("names_folder", str(src), str(tmp_path / "cache"))
+  out = load_records("names_folder", str(src), str(tmp_path / "cache"))
   expected = [
     {"name": n, "label": label, "index": i}
     for label in sorted(NAMES)
@@ -112,14 +114,14 @@ def test_crlf_line_endings_are_stripped(tmp_path):
   src = tmp_path / "ef"
   src.mkdir()
   (src / "eng-fra.txt").write_bytes(b"Hi.\tSalut.\r\nBye.\tAu revoir.\r\n")
-  out = tb.load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
+  out = load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
   assert [(r["eng"], r["fra"]) for r in out["train"]] == [("Hi.", "Salut."), ("Bye.", "Au revoir.")]
 
 
 def test_fast_decode_matches_tfds_decoding(tmp_path):
   src = _names_dir(tmp_path / "names")
   cache = tmp_path / "cache"
-  out = tb.load_records("names_folder", str(src), str(cache))
+  out = load_records("names_folder", str(src), str(cache))
   (info,) = _trusted_caches(cache)
   ds = tfds.builder_from_directory(str(info.parent)).as_data_source()["train"]
   decoded = [
@@ -136,13 +138,13 @@ def test_fast_decode_matches_tfds_decoding(tmp_path):
 def test_cache_is_reused(tmp_path, monkeypatch):
   src = _multi30k_dir(tmp_path / "m30k")
   cache = tmp_path / "cache"
-  first = tb.load_records("multi30k", str(src), str(cache))
+  first = load_records("multi30k", str(src), str(cache))
 
   def fail(self):
     raise AssertionError("source was parsed again")
 
-  monkeypatch.setattr(tb.Multi30k, "read_source", fail)
-  assert tb.load_records("multi30k", str(src), str(cache)) == first
+  monkeypatch.setattr(Multi30k, "read_source", fail)
+  assert load_records("multi30k", str(src), str(cache)) == first
   assert len(_trusted_caches(cache)) == 1
 
 
@@ -150,22 +152,22 @@ def test_changed_source_is_not_served_from_stale_cache(tmp_path):
   src = _tatoeba_dir(tmp_path / "ef")
   cache = tmp_path / "cache"
   path = src / "eng-fra.txt"
-  assert tb.load_records("tatoeba_pairs", str(src), str(cache))["train"][0]["eng"] == "Go."
+  assert load_records("tatoeba_pairs", str(src), str(cache))["train"][0]["eng"] == "Go."
   # Same size and same mtime: only a content fingerprint notices.
   stat = path.stat()
   path.write_bytes(path.read_bytes().replace(b"Go.", b"No."))
   os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
   assert path.stat().st_size == stat.st_size
-  assert tb.load_records("tatoeba_pairs", str(src), str(cache))["train"][0]["eng"] == "No."
+  assert load_records("tatoeba_pairs", str(src), str(cache))["train"][0]["eng"] == "No."
   assert len(_trusted_caches(cache)) == 2
 
 
 def test_added_label_file_invalidates_cache(tmp_path):
   src = _names_dir(tmp_path / "names")
   cache = tmp_path / "cache"
-  tb.load_records("names_folder", str(src), str(cache))
+  load_records("names_folder", str(src), str(cache))
   _write(src / "Arabic.txt", ["Khoury"])
-  out = tb.load_records("names_folder", str(src), str(cache))
+  out = load_records("names_folder", str(src), str(cache))
   assert out["train"][0] == {"name": "Khoury", "label": "Arabic", "index": 0}
 
 
@@ -178,12 +180,12 @@ def test_failed_preparation_leaves_no_trusted_cache(tmp_path, monkeypatch):
     raise RuntimeError("disk full")
 
   with monkeypatch.context() as m:
-    m.setattr(tb.TatoebaPairs, "_generate_examples", broken)
+    m.setattr(TatoebaPairs, "_generate_examples", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-      tb.load_records("tatoeba_pairs", str(src), str(cache))
+      load_records("tatoeba_pairs", str(src), str(cache))
   assert _trusted_caches(cache) == []
   assert not [p for p in cache.rglob("*") if "incomplete" in p.name]
-  assert len(tb.load_records("tatoeba_pairs", str(src), str(cache))["train"]) == len(TATOEBA)
+  assert len(load_records("tatoeba_pairs", str(src), str(cache))["train"]) == len(TATOEBA)
 
 
 # --------------------------------------------------------------------------- #
@@ -194,7 +196,7 @@ def test_failed_preparation_leaves_no_trusted_cache(tmp_path, monkeypatch):
 def test_missing_source_dir(tmp_path):
   missing = tmp_path / "nowhere"
   with pytest.raises(DataError) as err:
-    tb.load_records("multi30k", str(missing), str(tmp_path / "cache"))
+    load_records("multi30k", str(missing), str(tmp_path / "cache"))
   msg = str(err.value)
   assert (
     str(missing) in msg and "--config.data.dir=" in msg and "--config.data.download=True" in msg
@@ -204,12 +206,12 @@ def test_missing_source_dir(tmp_path):
 
 def test_no_source_dir_and_no_download(tmp_path):
   with pytest.raises(DataError, match=r"no data directory was given.*--config\.data\.dir="):
-    tb.load_records("tatoeba_pairs", None, str(tmp_path / "cache"))
+    load_records("tatoeba_pairs", None, str(tmp_path / "cache"))
 
 
 def test_unknown_dataset_lists_known_ones(tmp_path):
   with pytest.raises(DataError) as err:
-    tb.load_records("wmt14", str(tmp_path), str(tmp_path / "cache"))
+    load_records("wmt14", str(tmp_path), str(tmp_path / "cache"))
   msg = str(err.value)
   assert "'wmt14'" in msg
   assert all(n in msg for n in ("multi30k", "tatoeba_pairs", "names_folder"))
@@ -219,7 +221,7 @@ def test_missing_required_file(tmp_path):
   src = _multi30k_dir(tmp_path / "m30k")
   (src / "val.en").unlink()
   with pytest.raises(DataError, match="required file .*val.en is missing"):
-    tb.load_records("multi30k", str(src), str(tmp_path / "cache"))
+    load_records("multi30k", str(src), str(tmp_path / "cache"))
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n"])
@@ -227,14 +229,14 @@ def test_empty_file(tmp_path, content):
   src = _tatoeba_dir(tmp_path / "ef")
   (src / "eng-fra.txt").write_bytes(content)
   with pytest.raises(DataError, match=r"eng-fra\.txt.* is empty"):
-    tb.load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
+    load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
 
 
 def test_names_folder_without_label_files(tmp_path):
   src = tmp_path / "names"
   src.mkdir()
   with pytest.raises(DataError, match=r"no <Label>\.txt files in .*names"):
-    tb.load_records("names_folder", str(src), str(tmp_path / "cache"))
+    load_records("names_folder", str(src), str(tmp_path / "cache"))
 
 
 @pytest.mark.parametrize("bad", ["no tab here", "a\tb\tc"])
@@ -242,7 +244,7 @@ def test_malformed_tatoeba_line_names_path_and_line(tmp_path, bad):
   src = _tatoeba_dir(tmp_path / "ef", [*TATOEBA[:2], bad, *TATOEBA[2:]])
   cache = tmp_path / "cache"
   with pytest.raises(DataError) as err:
-    tb.load_records("tatoeba_pairs", str(src), str(cache))
+    load_records("tatoeba_pairs", str(src), str(cache))
   msg = str(err.value)
   assert f"{src / 'eng-fra.txt'}, line 3:" in msg and "exactly one TAB" in msg
   assert _trusted_caches(cache) == []
@@ -252,7 +254,7 @@ def test_multi30k_line_count_mismatch(tmp_path):
   src = _multi30k_dir(tmp_path / "m30k")
   _write(src / "train.en", M30K["train"][1][:2])
   with pytest.raises(DataError) as err:
-    tb.load_records("multi30k", str(src), str(tmp_path / "cache"))
+    load_records("multi30k", str(src), str(tmp_path / "cache"))
   msg = str(err.value)
   assert "has 3 lines" in msg and "has 2" in msg
   assert f"line 3 of {src / 'train.de'}" in msg
@@ -262,7 +264,7 @@ def test_invalid_utf8_names_line(tmp_path):
   src = _tatoeba_dir(tmp_path / "ef")
   (src / "eng-fra.txt").write_bytes(b"Go.\tVa !\nBad\t\xff\xfe\n")
   with pytest.raises(DataError, match=r"eng-fra\.txt, line 2: not valid UTF-8"):
-    tb.load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
+    load_records("tatoeba_pairs", str(src), str(tmp_path / "cache"))
 
 
 # --------------------------------------------------------------------------- #
@@ -284,40 +286,38 @@ def upstream(tmp_path, monkeypatch):
     for p in names.iterdir():
       zf.write(p, f"data/names/{p.name}")
     zf.writestr("data/names/Extra.txt", "not in the checksum table\n")
-  monkeypatch.setattr(tb, "MULTI30K_URL", (up / "m30k").as_uri())
-  monkeypatch.setattr(tb, "PYTORCH_DATA_URL", (up / "data.zip").as_uri())
-  monkeypatch.setitem(tb.CHECKSUMS, "multi30k", {p.name: _sha(p) for p in plain.iterdir()})
-  monkeypatch.setitem(tb.CHECKSUMS, "tatoeba_pairs", {"eng-fra.txt": _sha(ef / "eng-fra.txt")})
-  monkeypatch.setitem(tb.CHECKSUMS, "names_folder", {p.name: _sha(p) for p in names.iterdir()})
+  monkeypatch.setattr(dl, "MULTI30K_URL", (up / "m30k").as_uri())
+  monkeypatch.setattr(dl, "PYTORCH_DATA_URL", (up / "data.zip").as_uri())
+  monkeypatch.setitem(dl.CHECKSUMS, "multi30k", {p.name: _sha(p) for p in plain.iterdir()})
+  monkeypatch.setitem(dl.CHECKSUMS, "tatoeba_pairs", {"eng-fra.txt": _sha(ef / "eng-fra.txt")})
+  monkeypatch.setitem(dl.CHECKSUMS, "names_folder", {p.name: _sha(p) for p in names.iterdir()})
   return up
 
 
 def test_download_good_checksums(tmp_path, upstream):
   cache = tmp_path / "cache"
   expected = {
-    "multi30k": tb.load_records("multi30k", str(tmp_path / "plain_m30k"), str(tmp_path / "c0")),
-    "tatoeba_pairs": tb.load_records("tatoeba_pairs", str(tmp_path / "plain_ef"), str(cache)),
-    "names_folder": tb.load_records("names_folder", str(tmp_path / "plain_names"), str(cache)),
+    "multi30k": load_records("multi30k", str(tmp_path / "plain_m30k"), str(tmp_path / "c0")),
+    "tatoeba_pairs": load_records("tatoeba_pairs", str(tmp_path / "plain_ef"), str(cache)),
+    "names_folder": load_records("names_folder", str(tmp_path / "plain_names"), str(cache)),
   }
   for name, want in expected.items():
-    assert tb.load_records(name, None, str(cache), download=True) == want
+    assert load_records(name, None, str(cache), download=True) == want
   # A missing source_dir also falls back to the download when allowed.
-  got = tb.load_records("multi30k", str(tmp_path / "gone"), str(cache), download=True)
+  got = load_records("multi30k", str(tmp_path / "gone"), str(cache), download=True)
   assert got == expected["multi30k"]
   # Verified downloads are reused: upstream is no longer needed.
   (upstream / "data.zip").unlink()
-  assert (
-    tb.load_records("names_folder", None, str(cache), download=True) == expected["names_folder"]
-  )
+  assert load_records("names_folder", None, str(cache), download=True) == expected["names_folder"]
   assert {r["label"] for r in expected["names_folder"]["train"]} == set(NAMES)
 
 
 def test_download_bad_checksum(tmp_path, upstream, monkeypatch):
   bad = "0" * 64
-  monkeypatch.setitem(tb.CHECKSUMS["multi30k"], "val.en", bad)
+  monkeypatch.setitem(dl.CHECKSUMS["multi30k"], "val.en", bad)
   cache = tmp_path / "cache"
   with pytest.raises(DataError) as err:
-    tb.load_records("multi30k", None, str(cache), download=True)
+    load_records("multi30k", None, str(cache), download=True)
   msg = str(err.value)
   actual = _sha(tmp_path / "plain_m30k" / "val.en")
   assert "checksum mismatch for val.en" in msg and bad in msg and actual in msg
@@ -326,17 +326,17 @@ def test_download_bad_checksum(tmp_path, upstream, monkeypatch):
 
 
 def test_download_bad_checksum_in_zip(tmp_path, upstream, monkeypatch):
-  monkeypatch.setitem(tb.CHECKSUMS, "tatoeba_pairs", {"eng-fra.txt": "f" * 64})
+  monkeypatch.setitem(dl.CHECKSUMS, "tatoeba_pairs", {"eng-fra.txt": "f" * 64})
   with pytest.raises(DataError, match=r"checksum mismatch for eng-fra\.txt.*expected sha256 f{64}"):
-    tb.load_records("tatoeba_pairs", None, str(tmp_path / "cache"), download=True)
+    load_records("tatoeba_pairs", None, str(tmp_path / "cache"), download=True)
 
 
 def test_download_missing_upstream(tmp_path, upstream, monkeypatch):
-  monkeypatch.setattr(tb, "MULTI30K_URL", (tmp_path / "nothing").as_uri())
+  monkeypatch.setattr(dl, "MULTI30K_URL", (tmp_path / "nothing").as_uri())
   with pytest.raises(
     DataError, match=r"could not download file://\S*/nothing/\S+\.gz \(.*No such file"
   ):
-    tb.load_records("multi30k", None, str(tmp_path / "cache"), download=True)
+    load_records("multi30k", None, str(tmp_path / "cache"), download=True)
 
 
 # --------------------------------------------------------------------------- #
@@ -348,10 +348,10 @@ def test_download_missing_upstream(tmp_path, upstream, monkeypatch):
 def test_real_data_line_counts(tmp_path_factory):
   """Prepares all three real datasets once (~7 s on 2 cores) and checks counts."""
   cache = str(tmp_path_factory.mktemp("real_cache"))
-  m30k = tb.load_records("multi30k", str(REAL_DATA / "multi30k"), cache)
+  m30k = load_records("multi30k", str(REAL_DATA / "multi30k"), cache)
   assert {k: len(v) for k, v in m30k.items()} == {"train": 29000, "validation": 1014, "test": 1000}
-  ef = tb.load_records("tatoeba_pairs", str(REAL_DATA / "eng-fra"), cache)
+  ef = load_records("tatoeba_pairs", str(REAL_DATA / "eng-fra"), cache)
   assert len(ef["train"]) == 135842 and ef["train"][0] == {"eng": "Go.", "fra": "Va !", "index": 0}
-  names = tb.load_records("names_folder", str(REAL_DATA / "names"), cache)["train"]
+  names = load_records("names_folder", str(REAL_DATA / "names"), cache)["train"]
   assert len(names) == 20074 and len({r["label"] for r in names}) == 18
   assert sum(r["label"] == "Russian" for r in names) == 9408

@@ -8,7 +8,7 @@ import jax
 import pytest
 
 from seq2seq_jax import train
-from seq2seq_jax.data import eng_fra
+from seq2seq_jax.data.sources import tatoeba as eng_fra
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.tasks import translation
 from tests.conftest import SHARED_DATA, load_config

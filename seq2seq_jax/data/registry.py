@@ -1,165 +1,108 @@
-"""Dataset registry: a dataset name -> tokenised parallel text splits.
+"""Dataset registry: every dataset name -> one `Dataset` entry (task kind, loader, tfds
+builder, own config keys). Tasks get their data only through it:
 
-  numbers   embedded default: English number words -> French (generated, no download)
-  multi30k  Multi30k task 1 de->en (tfds builder over a local dir / upstream files)
-  eng_fra   the PyTorch tutorial's filtered eng-fra pairs, fra->eng (data/eng_fra.py)
-  eng_fra_full  all eng-fra pairs, no prefix filter, held-out splits (data/eng_fra.py)
-  char_pairs    the char seq2seq toy's words, hello->hola ... (embedded, data/toys.py)
+  load_parallel(config.data)  -> ParallelText   (translation)
+  load_labelled(config.data)  -> LabelledText   (classification)
+  load_tagged(config.data)    -> TaggedSplits   (tagging)
 
-and a dataset name -> labelled texts (classification):
+each refusing, with a ConfigError that lists the known ones, a name not of its kind.
 
-  names     surnames by language, one <Language>.txt per label (names_folder builder)
+  numbers       embedded default: English number words -> French (sources/numbers.py)
+  multi30k      Multi30k task 1 de->en (tfds builder over a local dir / upstream files)
+  eng_fra       the PyTorch tutorial's filtered eng-fra pairs, fra->eng (sources/tatoeba.py)
+  eng_fra_full  all eng-fra pairs, no prefix filter, held-out splits (sources/tatoeba.py)
+  char_pairs    the char seq2seq toy's words, hello->hola ... (embedded, sources/toys.py)
+  names         surnames by language, one <Language>.txt per label (sources/names.py)
+  hello         the SRN toy: read `hello`, emit `ohlol`, per step (sources/toys.py)
 
-Text is normalised the way each tutorial does (Multi30k: lowercase, split on
-whitespace; names: Unicode -> the char-RNN tutorial's 57 ascii letters). Other
-tasks register their own loaders here.
+`builder(name)` finds a tfds builder by its name (multi30k, tatoeba_pairs, names_folder)
+among the entries; `load_records(name, ...)` prepares and reads one. A new dataset is
+one source module and one entry here (data/config.py takes its keys from the entry).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import string
-import unicodedata
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.data.builders.base import SourceBuilder, read_records
+from seq2seq_jax.data.builders.datasets import Multi30k, NamesFolder, TatoebaPairs
+from seq2seq_jax.data.sources import multi30k, names, numbers, tatoeba, toys
+from seq2seq_jax.data.types import LabelledText, ParallelText, TaggedSplits
+from seq2seq_jax.errors import ConfigError, DataError
 
-Pair = tuple[list[str], list[str]]
+TRANSLATION, CLASSIFICATION, TAGGING = "translation", "classification", "tagging"
 
 
 @dataclasses.dataclass(frozen=True)
-class ParallelText:
-  """Tokenised sentence pairs per split, in file order."""
+class Dataset:
+  """One dataset: what task reads it, how to load it, and its own config keys."""
 
-  train: list[Pair]
-  validation: list[Pair]
-  test: list[Pair]
-
-  def split(self, name: str) -> list[Pair]:
-    return getattr(self, name)
-
-
-def default_cache_dir() -> str:
-  return os.environ.get("SEQ2SEQ_JAX_CACHE", str(Path.home() / ".cache" / "seq2seq_jax"))
+  name: str
+  kind: str  # translation | classification | tagging
+  load: Callable[[Any], Any]  # config.data -> ParallelText | LabelledText | TaggedSplits
+  keys: Mapping[str, Any]  # its own config.data keys -> defaults (data/config.py)
+  builder: type[SourceBuilder] | None = None  # the tfds builder of its raw files
 
 
-def _numbers(data) -> ParallelText:
-  from seq2seq_jax.data import synthetic
-
-  splits = synthetic.make_splits(
-    data.num_train, data.num_valid, data.num_test, max_value=data.max_value, seed=data.seed
+DATASETS: dict[str, Dataset] = {
+  d.name: d
+  for d in (
+    Dataset("numbers", TRANSLATION, numbers.load, numbers.KEYS),
+    Dataset("multi30k", TRANSLATION, multi30k.load, multi30k.KEYS, Multi30k),
+    Dataset("eng_fra", TRANSLATION, tatoeba.load_tutorial, tatoeba.TUTORIAL_KEYS, TatoebaPairs),
+    Dataset("eng_fra_full", TRANSLATION, tatoeba.load_full, tatoeba.FULL_KEYS, TatoebaPairs),
+    Dataset("char_pairs", TRANSLATION, toys.char_pairs, toys.KEYS),
+    Dataset("names", CLASSIFICATION, names.load, names.KEYS, NamesFolder),
+    Dataset("hello", TAGGING, toys.hello, toys.KEYS),
   )
-  tok = lambda pairs: [(en.split(), fr.split()) for en, fr in pairs]
-  return ParallelText(tok(splits["train"]), tok(splits["validation"]), tok(splits["test"]))
-
-
-def _multi30k(data) -> ParallelText:
-  from seq2seq_jax.data.tfds_builders import load_records
-
-  records = load_records(
-    "multi30k", data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
-  )
-  src, tgt = data.src_lang, data.tgt_lang
-
-  def tok(rows):
-    norm = (lambda s: s.lower().split()) if data.lowercase else str.split
-    return [(norm(r[src]), norm(r[tgt])) for r in rows]
-
-  return ParallelText(tok(records["train"]), tok(records["validation"]), tok(records["test"]))
-
-
-def _eng_fra(data) -> ParallelText:
-  from seq2seq_jax.data import eng_fra
-
-  return eng_fra.load(data, prefix_filter=data.name == "eng_fra")
-
-
-def _char_pairs(data) -> ParallelText:
-  from seq2seq_jax.data import toys
-
-  return toys.char_pairs(data)
-
-
-PARALLEL: dict[str, Callable] = {
-  "numbers": _numbers,
-  "multi30k": _multi30k,
-  "eng_fra": _eng_fra,
-  "eng_fra_full": _eng_fra,
-  "char_pairs": _char_pairs,
 }
+
+
+def known(kind: str) -> list[str]:
+  """The sorted names of the datasets of task `kind`."""
+  return sorted(d.name for d in DATASETS.values() if d.kind == kind)
+
+
+def entry(name: str, kind: str, hint: str = "Set --config.data.name=<one of them>.") -> Dataset:
+  """The entry of dataset `name`; ConfigError if there is none of task `kind`."""
+  d = DATASETS.get(name)
+  if d is None or d.kind != kind:
+    raise ConfigError(
+      f"unknown dataset {name!r} for {kind}; known: {', '.join(known(kind))}. {hint}"
+    )
+  return d
 
 
 def load_parallel(data) -> ParallelText:
   """Loads the translation dataset named by `config.data.name`."""
-  try:
-    loader = PARALLEL[data.name]
-  except KeyError:
-    known = ", ".join(sorted(PARALLEL))
-    raise ConfigError(
-      f"unknown dataset {data.name!r} for translation; known: {known}. "
-      "Set --config.data.name=<one of them>."
-    ) from None
-  return loader(data)
-
-
-# The char-RNN classification tutorial's alphabet: 52 ascii letters and " .,;'".
-NAME_LETTERS = string.ascii_letters + " .,;'"
-
-
-def unicode_to_ascii(text: str) -> str:
-  """NFD, drop combining marks and anything outside NAME_LETTERS: 'Ślusàrski' -> 'Slusarski'."""
-  return "".join(
-    c
-    for c in unicodedata.normalize("NFD", text)
-    if unicodedata.category(c) != "Mn" and c in NAME_LETTERS
-  )
-
-
-@dataclasses.dataclass(frozen=True)
-class LabelledText:
-  """Normalised texts with integer labels, in file order; `label_names` sorted.
-
-  `dropped` holds the raw lines that are empty after normalisation (skipped).
-  """
-
-  texts: list[str]
-  labels: list[int]
-  label_names: list[str]
-  dropped: list[str]
-
-
-def _names(data) -> LabelledText:
-  from seq2seq_jax.data.tfds_builders import load_records
-
-  records = load_records(
-    "names_folder", data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
-  )["train"]
-  label_names = sorted({r["label"] for r in records})
-  label_id = {name: i for i, name in enumerate(label_names)}
-  texts, labels, dropped = [], [], []
-  for r in records:
-    text = unicode_to_ascii(r["name"])
-    if text:
-      texts.append(text)
-      labels.append(label_id[r["label"]])
-    else:
-      dropped.append(r["name"])
-  return LabelledText(texts, labels, label_names, dropped)
-
-
-LABELLED: dict[str, Callable] = {"names": _names}
+  return entry(data.name, TRANSLATION).load(data)
 
 
 def load_labelled(data) -> LabelledText:
   """Loads the classification dataset named by `config.data.name`."""
-  try:
-    loader = LABELLED[data.name]
-  except KeyError:
-    known = ", ".join(sorted(LABELLED))
-    raise ConfigError(
-      f"unknown dataset {data.name!r} for classification; known: {known}. "
-      "Set --config.data.name=<one of them>."
-    ) from None
-  return loader(data)
+  return entry(data.name, CLASSIFICATION).load(data)
+
+
+def load_tagged(data) -> TaggedSplits:
+  """Loads the tagging dataset named by `config.data.name`."""
+  return entry(data.name, TAGGING, "Set --config.data.name.").load(data)
+
+
+def builder(name: str) -> type[SourceBuilder]:
+  """The tfds builder called `name` (its DATASET) by one of the entries."""
+  builders = {d.builder.DATASET: d.builder for d in DATASETS.values() if d.builder}
+  if name not in builders:
+    raise DataError(
+      f"Unknown dataset {name!r}. Known datasets: {', '.join(sorted(builders))}; pick one of those."
+    )
+  return builders[name]
+
+
+def load_records(
+  name: str, source_dir: str | None, cache_dir: str, *, download: bool = False
+) -> dict[str, list[dict]]:
+  """Prepares (once, cached) and reads the records of tfds builder `name` (builders/base.py's
+  `read_records`): {split: [record dicts]} in file order."""
+  return read_records(builder(name), source_dir, cache_dir, download=download)

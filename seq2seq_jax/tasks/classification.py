@@ -27,7 +27,9 @@ import numpy as np
 from seq2seq_jax import metrics, plots
 from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.pipeline import BucketedDataset
-from seq2seq_jax.data.registry import NAME_LETTERS, LabelledText, load_labelled, unicode_to_ascii
+from seq2seq_jax.data.registry import load_labelled
+from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
+from seq2seq_jax.data.types import LabelledText
 from seq2seq_jax.errors import CheckpointError, DataError
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.tasks.base import Sums, Task, loss_ppl_line, map_dataset, percent, smoothed
@@ -360,7 +362,7 @@ def predict(config, workdir: Path, names: Iterable[str], out=print) -> int:
   done = 0
   for raw in names:
     raw = raw.strip()
-    name = unicode_to_ascii(raw)
+    name = to_name_letters(raw)
     if not name:
       log.warning(
         '%r is empty after ascii folding (only a-z, A-Z and " .,;\'" are kept): skipped', raw

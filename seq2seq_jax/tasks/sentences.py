@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax import decoding, plots
-from seq2seq_jax.data.eng_fra import tokenize
+from seq2seq_jax.data.sources.tatoeba import tokenize
 from seq2seq_jax.data.vocab import Vocab
 from seq2seq_jax.errors import DataError
 
@@ -24,7 +24,7 @@ log = logging.getLogger("seq2seq_jax")
 def normalise(config, sentence: str) -> list[str]:
   """Tokens by `data.tokenizer`: "" whitespace (lowercased when data.lowercase),
   "tutorial" the seq2seq tutorial's normalizeString, "chars" one token per character."""
-  tokenizer = config.data.get("tokenizer", "")
+  tokenizer = config.data.tokenizer
   if tokenizer == "chars":
     return list(sentence.strip())
   if tokenizer == "tutorial":
@@ -33,7 +33,7 @@ def normalise(config, sentence: str) -> list[str]:
 
 
 def join_tokens(config, tokens: Sequence[str]) -> str:
-  return ("" if config.data.get("tokenizer", "") == "chars" else " ").join(tokens)
+  return ("" if config.data.tokenizer == "chars" else " ").join(tokens)
 
 
 def source_affixes(config, vocab: Vocab) -> tuple[list[str], list[str]]:
@@ -41,7 +41,7 @@ def source_affixes(config, vocab: Vocab) -> tuple[list[str], list[str]]:
   (data.src_eos: the seq2seq tutorial), or none."""
   if config.data.src_bos_eos:
     return [vocab.bos], [vocab.eos]
-  return [], ([vocab.eos] if config.data.get("src_eos", False) else [])
+  return [], ([vocab.eos] if config.data.src_eos else [])
 
 
 def encode_source(config, vocab: Vocab, words: Sequence[str]) -> tuple[list[int], list[str]]:

@@ -16,24 +16,14 @@ import numpy as np
 
 from seq2seq_jax import metrics
 from seq2seq_jax.config.models import make_model
-from seq2seq_jax.data import toys
 from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.registry import load_tagged
 from seq2seq_jax.data.vocab import Vocab
-from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.tasks.base import Sums, Task, map_dataset, percent, sequence_loss
 
 log = logging.getLogger("seq2seq_jax")
 
 SYMBOLS = "vocab_symbols.json"
-
-
-def load(data) -> dict[str, list[tuple[list[str], list[str]]]]:
-  if data.name not in toys.TAGGED:
-    raise ConfigError(
-      f"unknown dataset {data.name!r} for tagging; known: "
-      f"{', '.join(sorted(toys.TAGGED))}. Set --config.data.name."
-    )
-  return toys.tagged(data)
 
 
 def symbols(seqs) -> Vocab:
@@ -70,7 +60,7 @@ def summarize(sums: Sums) -> dict[str, float]:
 
 
 def build_task(config, workdir: Path) -> Task:
-  splits = load(config.data)
+  splits = load_tagged(config.data)
   if (workdir / SYMBOLS).exists():
     vocab = Vocab.load(workdir / SYMBOLS)
   else:

@@ -20,7 +20,8 @@ import numpy as np
 from seq2seq_jax import decoding, metrics, train
 from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.pipeline import BucketedDataset
-from seq2seq_jax.data.registry import ParallelText, load_parallel
+from seq2seq_jax.data.registry import load_parallel
+from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import ConfigError, DataError, UserError
 from seq2seq_jax.tasks.base import Sums, Task, loss_ppl_line, map_dataset, percent, sequence_loss
@@ -64,10 +65,10 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
   if data is None:
     raise DataError(f"{workdir} has no {SRC_VOCAB}: is it a trained seq2seq_jax work directory?")
   d = config.data
-  if d.get("specials", "torchtext") not in SPECIALS:
+  if d.specials not in SPECIALS:
     raise ConfigError(f"unknown data.specials {d.specials!r}; use one of {', '.join(SPECIALS)}.")
-  specials, roles = SPECIALS[d.get("specials", "torchtext")]
-  pairs = [p for split in d.get("vocab_splits", ("train",)) for p in data.split(split)]
+  specials, roles = SPECIALS[d.specials]
+  pairs = [p for split in d.vocab_splits for p in data.split(split)]
   build = lambda side: Vocab.build(
     (p[side] for p in pairs),
     specials=specials,

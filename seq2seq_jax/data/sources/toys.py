@@ -11,18 +11,30 @@ same pairs; `data.repeat` copies them within a training epoch, so an epoch is
 
 from __future__ import annotations
 
-from seq2seq_jax.data.registry import ParallelText
+from typing import Any
+
+from seq2seq_jax.data.types import ParallelText, TaggedSplits
 
 CHAR_PAIRS = (("hello", "hola"), ("cat", "gato"), ("good", "bueno"))
-TAGGED = {"hello": (("hello", "ohlol"),)}
+HELLO = (("hello", "ohlol"),)
+
+# Their own config.data keys.
+KEYS: dict[str, Any] = dict(
+  repeat=1,  # copies of the toy's pairs per training epoch
+)
+
+
+def _repeat(data) -> int:
+  # .get: a data block not made by data_config (an older run's config.json) may lack it.
+  return max(data.repeat, 1)
 
 
 def char_pairs(data) -> ParallelText:
   pairs = [(list(src), list(tgt)) for src, tgt in CHAR_PAIRS]
-  return ParallelText(pairs * max(data.get("repeat", 1), 1), pairs, pairs)
+  return ParallelText(pairs * _repeat(data), pairs, pairs)
 
 
-def tagged(data) -> dict[str, list[tuple[list[str], list[str]]]]:
-  """{split: [(input chars, one label per char)]} of the toy named `data.name`."""
-  seqs = [(list(x), list(y)) for x, y in TAGGED[data.name]]
-  return {"train": seqs * max(data.get("repeat", 1), 1), "validation": seqs, "test": seqs}
+def hello(data) -> TaggedSplits:
+  """{split: [(input chars, one label per char)]} of the hello toy."""
+  seqs = [(list(x), list(y)) for x, y in HELLO]
+  return {"train": seqs * _repeat(data), "validation": seqs, "test": seqs}

@@ -1,4 +1,4 @@
-"""The PyTorch seq2seq tutorial's eng-fra pairs (Tatoeba `eng-fra.txt`), normalised its way.
+"""Tatoeba's eng-fra pairs (the PyTorch seq2seq tutorial's `eng-fra.txt`), normalised its way.
 
   eng_fra       the tutorial's subset: both sides < `max_words` (10) words and English
                 starting with "i am ", "he is", ... (10,853 pairs); fra -> eng
@@ -16,8 +16,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
-from seq2seq_jax.data.registry import Pair, ParallelText, default_cache_dir
+from seq2seq_jax.data.builders.base import records_for
+from seq2seq_jax.data.builders.datasets import TatoebaPairs
+from seq2seq_jax.data.types import Pair, ParallelText
+
+# Its own config.data keys: eng_fra's defaults are the tutorial's, eng_fra_full's keep
+# every pair and hold out validation.
+TUTORIAL_KEYS: dict[str, Any] = dict(
+  max_words=10,  # both sides shorter than this many words (0: no length filter)
+  reverse=True,  # fra -> eng (False: eng -> fra)
+  test_every=10,  # test = the pairs whose index is a multiple of this
+  valid_holdout=False,  # validation pairs (index % test_every == test_every // 2) out of train
+)
+FULL_KEYS: dict[str, Any] = dict(TUTORIAL_KEYS, max_words=0, test_every=100, valid_holdout=True)
 
 ENG_PREFIXES = (
   "i am ",
@@ -35,13 +48,14 @@ ENG_PREFIXES = (
 )
 
 
-def unicode_to_ascii(s: str) -> str:
+def strip_accents(s: str) -> str:
+  """The tutorial's unicodeToAscii: NFD without combining marks (other characters kept)."""
   return "".join(c for c in unicodedata.normalize("NFD", s) if unicodedata.category(c) != "Mn")
 
 
 def normalize(s: str) -> str:
   """The tutorial's normalizeString: `Je suis à l'heure!` -> `je suis a l heure !`."""
-  s = unicode_to_ascii(s.lower().strip())
+  s = strip_accents(s.lower().strip())
   s = re.sub(r"([.!?])", r" \1", s)
   return re.sub(r"[^a-zA-Z.!?]+", r" ", s)
 
@@ -78,12 +92,7 @@ def split_every(pairs: list[Pair], test_every: int, valid_holdout: bool) -> Para
 
 def load(data, *, prefix_filter: bool) -> ParallelText:
   """Reads eng-fra.txt from `data.dir` (tfds-prepared, cached) and splits it."""
-  from seq2seq_jax.data.tfds_builders import load_records
-
-  records = load_records(
-    "tatoeba_pairs", data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
-  )["train"]
-  records = sorted(records, key=lambda r: r["index"])
+  records = sorted(records_for(data, TatoebaPairs)["train"], key=lambda r: r["index"])
   pairs = filter_pairs(
     records,
     max_words=data.max_words,
@@ -91,3 +100,13 @@ def load(data, *, prefix_filter: bool) -> ParallelText:
     reverse=data.reverse,
   )
   return split_every(pairs, data.test_every, data.valid_holdout)
+
+
+def load_tutorial(data) -> ParallelText:
+  """eng_fra: the tutorial's prefix-filtered pairs."""
+  return load(data, prefix_filter=True)
+
+
+def load_full(data) -> ParallelText:
+  """eng_fra_full: every pair (no prefix filter)."""
+  return load(data, prefix_filter=False)

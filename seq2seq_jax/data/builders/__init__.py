@@ -1,0 +1,1 @@
+"""tfds builders for the raw sources: base (cache, records), download, datasets."""

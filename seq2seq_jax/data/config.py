@@ -1,0 +1,77 @@
+"""The `data` block of a config, with its defaults documented once.
+
+A config file names its dataset and passes only what its recipe changes:
+
+  c.data = data_config("eng_fra", dir="../shared/data/eng-fra", specials="tutorial")
+
+The block holds `name`, the keys of a dataset read from files (FILES: the ones with a
+tfds builder; the embedded numbers and toys have none), those its task kind reads
+(KIND) and the dataset's own (its registry entry's `keys`, e.g. sources/numbers.py
+KEYS), so every key the code reads exists and a misspelt override is refused here.
+Datasets named in `also` (same kind) add their own keys too, so that one block serves
+`--config.data.name=<any of them>`. The defaults of keys that some configs used to
+lack equal the fallbacks the task code reads them with (tasks/translation.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+from seq2seq_jax.data import registry
+from seq2seq_jax.errors import ConfigError
+
+FILES: dict[str, Any] = dict(
+  dir="",  # local folder of the raw files ("": none given)
+  cache_dir="",  # tfds cache; default ~/.cache/seq2seq_jax or $SEQ2SEQ_JAX_CACHE
+  download=False,  # fetch (and checksum) the upstream files when data.dir is missing
+)
+
+KIND: dict[str, dict[str, Any]] = {
+  registry.TRANSLATION: dict(
+    tokenizer="",  # translate-mode input: "" whitespace | tutorial (normalizeString) | chars
+    lowercase=True,  # lowercase the text (multi30k; "" tokenizer input)
+    src_bos_eos=True,  # <sos> source <eos> (the torchtext tutorial)
+    src_eos=False,  # source <eos> (the seq2seq tutorial), when not src_bos_eos
+    specials="torchtext",  # special tokens (data/vocab.py SPECIALS)
+    vocab_splits=("train",),  # splits the vocabularies count words over
+    min_freq=1,  # words seen fewer times are <unk>
+    max_vocab=0,  # most frequent words kept per side (0: no limit)
+    bucket_edges=(12, 16, 20, 24, 32, 48),  # padded lengths of the batches
+  ),
+  registry.CLASSIFICATION: dict(
+    bucket_edges=(8, 12, 20),  # padded name lengths (names have 2..19 letters)
+  ),
+  registry.TAGGING: dict(
+    bucket_edges=(5,),  # padded sequence lengths (the hello toy has 5)
+  ),
+}
+
+
+def data_defaults(name: str, *also: str) -> dict[str, Any]:
+  """The keys and defaults of the block for dataset `name` (and the datasets `also`)."""
+  d = registry.DATASETS.get(name)
+  if d is None:
+    raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(sorted(registry.DATASETS))}.")
+  keys = dict(name=name, **_own(d, before=KIND[d.kind]))
+  for other in also:
+    keys.update({k: v for k, v in _own(registry.entry(other, d.kind)).items() if k not in keys})
+  return keys
+
+
+def _own(d: registry.Dataset, before: dict[str, Any] | None = None) -> dict[str, Any]:
+  """FILES (if `d` reads files), `before`, then `d`'s own keys."""
+  return {**(FILES if d.builder else {}), **(before or {}), **d.keys}
+
+
+def data_config(name: str, *also: str, **overrides: Any) -> ml_collections.ConfigDict:
+  """The `data` block for dataset `name`: data_defaults(name, *also) with `overrides`."""
+  defaults = data_defaults(name, *also)
+  unknown = sorted(set(overrides) - set(defaults))
+  if unknown:
+    raise ConfigError(
+      f"unknown data key(s) {', '.join(unknown)} for dataset {name!r}; known: "
+      f"{', '.join(defaults)} (seq2seq_jax/data/config.py)."
+    )
+  return ml_collections.ConfigDict({**defaults, **overrides})
