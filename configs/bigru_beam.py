@@ -21,10 +21,13 @@ The chapter's n-best output (`rank score words <e>`):
 
 import ml_collections
 
-from seq2seq_jax.config import data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import check_arg, data_config, decode_config, model_config, train_config
+
+ARGS = ("multi30k", "eng_fra_full")  # get_config's arguments: configs/bigru_beam.py:<arg>
 
 
 def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
+  check_arg(arg, ARGS)
   c = ml_collections.ConfigDict()
   c.task = "translation"
   c.seed = 1234
@@ -71,6 +74,4 @@ def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
     )  # longer training pairs (0.1 %) dropped
     c.decode.max_len = 40
     c.train.num_epochs = 1
-  elif arg != "multi30k":
-    raise ValueError(f"unknown config argument {arg!r}: use multi30k or eng_fra_full")
   return c

@@ -26,10 +26,22 @@ and --mode=evaluate --workdir=RUN (top-1/top-3/macro, per language, confusion PN
 
 import ml_collections
 
-from seq2seq_jax.config import data_config, model_config, train_config
+from seq2seq_jax.config import check_arg, data_config, model_config, train_config
+
+ARGS = (
+  "default",
+  "tutorial",
+  "tutorial_gru",
+  "gru",
+  "lstm",
+  "bigru",
+  "bilstm",
+  "balanced",
+)  # get_config's arguments: configs/char_rnn.py:<arg>
 
 
 def get_config(arg: str = "default") -> ml_collections.ConfigDict:
+  check_arg(arg, ARGS)
   c = ml_collections.ConfigDict()
   c.task = "classification"
   c.seed = 0
@@ -91,9 +103,4 @@ def get_config(arg: str = "default") -> ml_collections.ConfigDict:
     c.model.update(cell=arg[2:])
   elif arg == "balanced":
     c.train.update(sampling="balanced", steps_per_epoch=250)
-  elif arg != "default":
-    raise ValueError(
-      f"unknown config argument {arg!r}: use default, tutorial, tutorial_gru, "
-      "gru, lstm, bigru, bilstm or balanced"
-    )
   return c

@@ -23,7 +23,7 @@ Best held-out BLEU found (Adam, dropout, beam, label smoothing; 57.76 with beam 
 
 import ml_collections
 
-from seq2seq_jax.config import data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import check_arg, data_config, decode_config, model_config, train_config
 
 HEAT_MAP_SENTENCES = (
   "elle a cinq ans de moins que moi .",
@@ -33,7 +33,16 @@ HEAT_MAP_SENTENCES = (
 )
 
 
+ARGS = (
+  "fast",
+  "tutorial",
+  "plain",
+  "best",
+)  # get_config's arguments: configs/gru_attention.py:<arg>
+
+
 def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
+  check_arg(arg, ARGS)
   c = ml_collections.ConfigDict()
   c.task = "translation"
   c.seed = 1234
@@ -95,6 +104,4 @@ def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
     c.decode.eval_beam_sizes = (4, 8)
   if arg == "plain":
     c.model.update(attention="none", dropout=0.0)
-  elif arg not in ("fast", "best", "tutorial"):
-    raise ValueError(f"unknown config argument {arg!r}: use fast, tutorial, plain or best")
   return c

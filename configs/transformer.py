@@ -14,10 +14,13 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 
 import ml_collections
 
-from seq2seq_jax.config import data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import check_arg, data_config, decode_config, model_config, train_config
+
+ARGS = ("numbers", "multi30k")  # get_config's arguments: configs/transformer.py:<arg>
 
 
 def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
+  check_arg(arg, ARGS)
   c = ml_collections.ConfigDict()
   c.task = "translation"
   c.seed = 1234
@@ -40,6 +43,4 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
   elif arg == "multi30k":
     c.data.name = "multi30k"
     c.data.dir = "../shared/data/multi30k"
-  else:
-    raise ValueError(f"unknown config argument {arg!r}: use numbers or multi30k")
   return c

@@ -14,8 +14,9 @@ class DataError(UserError):
   """Missing, empty or malformed input data."""
 
 
-class ConfigError(UserError):
-  """Unknown config key, wrong type, unknown dataset or model name."""
+class ConfigError(UserError, ValueError):
+  """Unknown config key, wrong type, unknown dataset or model name (a bad value, so also a
+  ValueError, as ml_collections and config files raise for their own checks)."""
 
 
 class CheckpointError(UserError):

@@ -1,26 +1,22 @@
 """Every config file: builds for each of its arguments, holds the shared train/decode keys
 (so a --config.train.x=... override works on all of them), refuses unknown arguments."""
 
-import re
+import importlib.util
 
 import pytest
 from conftest import ROOT, load_config
 
 from seq2seq_jax.config import DECODE, TRAIN, decode_config, train_config
-from seq2seq_jax.data.config import data_config
+from seq2seq_jax.config.data import data_config
 from seq2seq_jax.errors import ConfigError
 
 
 def config_args(name: str) -> list[str | None]:
-  """The arguments a config accepts, read from its `arg == "..."` / `arg in (...)` tests;
-  [None] when its get_config takes none."""
-  source = (ROOT / "configs" / f"{name}.py").read_text()
-  if not re.search(r"def get_config\(arg", source):
-    return [None]
-  args = set(re.findall(r"arg [!=]= \"(\w+)\"", source))
-  for group in re.findall(r"arg (?:not )?in \(([^)]*)\)", source):
-    args |= set(re.findall(r"\"(\w+)\"", group))
-  return sorted(args)
+  """The arguments a config accepts (its ARGS); [None] when its get_config takes none."""
+  spec = importlib.util.spec_from_file_location(f"args_{name}", ROOT / "configs" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return list(getattr(module, "ARGS", [None]))
 
 
 CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.py"))

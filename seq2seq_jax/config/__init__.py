@@ -1,15 +1,16 @@
 """Config defaults, one source per block: `train` and `decode` (defaults.py), `model`
-(models.py: each model's hyper-parameter dataclass), `data` (data/config.py: the keys of
+(models.py: each model's hyper-parameter dataclass), `data` (config/data.py: the keys of
 the dataset's file source, task kind and registry entry)."""
 
-from seq2seq_jax.config.defaults import DECODE, TRAIN, decode_config, train_config
+from seq2seq_jax.config.data import data_config
+from seq2seq_jax.config.defaults import DECODE, TRAIN, check_arg, decode_config, train_config
 from seq2seq_jax.config.models import MODELS, make_model, model_config
-from seq2seq_jax.data.config import data_config
 
 __all__ = [
   "DECODE",
   "MODELS",
   "TRAIN",
+  "check_arg",
   "data_config",
   "decode_config",
   "make_model",

@@ -16,6 +16,8 @@ from typing import Any
 
 import ml_collections
 
+from seq2seq_jax.errors import ConfigError
+
 TRAIN: dict[str, Any] = dict(
   num_epochs=10,  # passes over the training data
   batch_size=64,
@@ -53,21 +55,30 @@ DECODE: dict[str, Any] = dict(
 )
 
 
-def _block(defaults: dict[str, Any], name: str, overrides: dict[str, Any]):
+def block(
+  defaults: dict[str, Any], overrides: dict[str, Any], what: str, source: str, of: str = ""
+) -> ml_collections.ConfigDict:
+  """ConfigDict of `defaults` with `overrides`; an override that is not a key of `defaults`
+  is a ConfigError naming it, the `what` block (`of` what) and the `source` of its keys."""
   unknown = sorted(set(overrides) - set(defaults))
   if unknown:
-    raise ValueError(
-      f"unknown {name} key(s) {', '.join(unknown)}; known: "
-      f"{', '.join(defaults)} (seq2seq_jax/config_defaults.py)."
+    raise ConfigError(
+      f"unknown {what} key(s) {', '.join(unknown)}{of}; known: {', '.join(defaults)} ({source})."
     )
   return ml_collections.ConfigDict({**defaults, **overrides})
 
 
 def train_config(**overrides) -> ml_collections.ConfigDict:
   """The `train` block: TRAIN with `overrides`."""
-  return _block(TRAIN, "train", overrides)
+  return block(TRAIN, overrides, "train", "seq2seq_jax/config/defaults.py")
 
 
 def decode_config(**overrides) -> ml_collections.ConfigDict:
   """The `decode` block (translation): DECODE with `overrides`."""
-  return _block(DECODE, "decode", overrides)
+  return block(DECODE, overrides, "decode", "seq2seq_jax/config/defaults.py")
+
+
+def check_arg(arg: str, args: tuple[str, ...]) -> None:
+  """A config file's argument (`--config=configs/x.py:<arg>`) must be one of its ARGS."""
+  if arg not in args:
+    raise ConfigError(f"unknown config argument {arg!r}: use {', '.join(args[:-1])} or {args[-1]}")

@@ -20,6 +20,7 @@ from typing import Any
 import flax.linen as nn
 import ml_collections
 
+from seq2seq_jax.config.defaults import block
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.models.classifier import CharClassifier, check_classifier
 from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
@@ -76,13 +77,8 @@ def defaults(name: str) -> dict[str, Any]:
 
 def model_config(name: str, **overrides) -> ml_collections.ConfigDict:
   """The `model` block of model `name`: its defaults with `overrides`."""
-  known = defaults(name)
-  unknown = sorted(set(overrides) - set(known))
-  if unknown:
-    raise ConfigError(
-      f"unknown model key(s) {', '.join(unknown)} for model {name!r}; known: {', '.join(known)}."
-    )
-  return ml_collections.ConfigDict({"name": name, **known, **overrides})
+  keys = block(defaults(name), overrides, "model", "seq2seq_jax/config/models.py", f" for {name!r}")
+  return ml_collections.ConfigDict({"name": name, **keys.to_dict()})
 
 
 def make_model(block, task: str, **derived) -> nn.Module:

@@ -17,7 +17,7 @@ each refusing, with a ConfigError that lists the known ones, a name not of its k
 
 `builder(name)` finds a tfds builder by its name (multi30k, tatoeba_pairs, names_folder)
 among the entries; `load_records(name, ...)` prepares and reads one. A new dataset is
-one source module and one entry here (data/config.py takes its keys from the entry).
+one source module and one entry here (config/data.py takes its keys from the entry).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Dataset:
   name: str
   kind: str  # translation | classification | tagging
   load: Callable[[Any], Any]  # config.data -> ParallelText | LabelledText | TaggedSplits
-  keys: Mapping[str, Any]  # its own config.data keys -> defaults (data/config.py)
+  keys: Mapping[str, Any]  # its own config.data keys -> defaults (config/data.py)
   builder: type[SourceBuilder] | None = None  # the tfds builder of its raw files
 
 

@@ -31,7 +31,7 @@ from seq2seq_jax.errors import ConfigError
 
 MAX_SUPPORTED = 999_999_999
 
-# Its own config.data keys (data/config.py adds the translation ones).
+# Its own config.data keys (config/data.py adds the translation ones).
 KEYS: dict[str, Any] = dict(
   num_train=20000,  # training pairs
   num_valid=1000,  # validation pairs

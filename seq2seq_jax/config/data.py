@@ -19,6 +19,7 @@ from typing import Any
 
 import ml_collections
 
+from seq2seq_jax.config.defaults import block
 from seq2seq_jax.data import registry
 from seq2seq_jax.errors import ConfigError
 
@@ -67,11 +68,6 @@ def _own(d: registry.Dataset, before: dict[str, Any] | None = None) -> dict[str,
 
 def data_config(name: str, *also: str, **overrides: Any) -> ml_collections.ConfigDict:
   """The `data` block for dataset `name`: data_defaults(name, *also) with `overrides`."""
-  defaults = data_defaults(name, *also)
-  unknown = sorted(set(overrides) - set(defaults))
-  if unknown:
-    raise ConfigError(
-      f"unknown data key(s) {', '.join(unknown)} for dataset {name!r}; known: "
-      f"{', '.join(defaults)} (seq2seq_jax/data/config.py)."
-    )
-  return ml_collections.ConfigDict({**defaults, **overrides})
+  return block(
+    data_defaults(name, *also), overrides, "data", "seq2seq_jax/config/data.py", f" for {name!r}"
+  )
