@@ -366,7 +366,7 @@ def test_the_package_works_without_torch(tmp_path):
   (tmp_path / "sd.pt").write_bytes(b"")
   code = (
     "import sys; sys.modules['torch'] = None\n"
-    "import seq2seq_jax.interop, seq2seq_jax.interop.__main__, seq2seq_jax.translation\n"
+    "import seq2seq_jax.interop, seq2seq_jax.interop.__main__, seq2seq_jax.tasks.translation\n"
     "from seq2seq_jax.interop.torch_import import load_state_dict\n"
     "from seq2seq_jax.errors import UserError\n"
     f"assert list(load_state_dict({str(tmp_path / 'sd.npz')!r})) == ['w']\n"
