@@ -19,7 +19,7 @@ stats = pytest.importorskip("scipy.stats")
 from seq2seq_jax import decoding  # noqa: E402
 from seq2seq_jax.data.registry import NAME_LETTERS  # noqa: E402
 from seq2seq_jax.errors import CheckpointError, DataError, UserError  # noqa: E402
-from seq2seq_jax.interop import parity  # noqa: E402
+from seq2seq_jax.interop import parity, torch_classifier  # noqa: E402
 from seq2seq_jax.interop import torch_rnn_models as trm  # noqa: E402
 from seq2seq_jax.interop.__main__ import run as import_run  # noqa: E402
 from seq2seq_jax.interop.torch_import import (  # noqa: E402
@@ -320,7 +320,7 @@ def test_translator_initialisers_follow_pytorch(switches):
 def test_classifier_initialisers_follow_pytorch(cell, switches):
   kw = dict(num_classes=18, hidden=64, embed_dim=64, **switches)
   torch.manual_seed(0)
-  ref = trm.RNN(
+  ref = torch_classifier.RNN(
     57,
     64,
     18,
@@ -459,7 +459,7 @@ def test_import_command_line_classifier(tmp_path):
   predict gives its top 3; evaluate runs on the dataset's test split; a wrong label
   count is one `error:` line."""
   torch.manual_seed(0)
-  ref = trm.RNN(len(NAME_LETTERS), 16, 18)
+  ref = torch_classifier.RNN(len(NAME_LETTERS), 16, 18)
   with torch.no_grad():
     for p in ref.parameters():
       p.mul_(4.0)  # spread the scores
@@ -504,7 +504,7 @@ def test_import_classifier_bad_inputs(tmp_path):
   config = load_config("char_rnn", "tutorial")
   config.model.hidden = 16
   torch.manual_seed(0)
-  ref = trm.RNN(len(NAME_LETTERS), 16, 18)
+  ref = torch_classifier.RNN(len(NAME_LETTERS), 16, 18)
   sd = {k: v.numpy() for k, v in ref.state_dict().items()}
   np.savez(tmp_path / "sd.npz", **sd)
   labels = tmp_path / "labels.txt"

@@ -152,7 +152,7 @@ def _rnn_translator(name: str, quick: bool) -> dict:
 def _char_rnn(quick: bool) -> dict:
   import torch
 
-  from seq2seq_jax.interop import torch_rnn_models
+  from seq2seq_jax.interop import torch_classifier
 
   letters, classes = 57, 18
   model = CharClassifier(
@@ -160,7 +160,7 @@ def _char_rnn(quick: bool) -> dict:
   )
 
   def build_torch():
-    ref = torch_rnn_models.RNN(letters, model.hidden, classes)
+    ref = torch_classifier.RNN(letters, model.hidden, classes)
     opt = torch.optim.SGD(ref.parameters(), lr=0.005)
 
     def step(batch):  # the tutorial's train(): one name per SGD step, B names
