@@ -70,21 +70,33 @@ class PositionwiseFeedforwardLayer(nn.Module):
 
 
 class _ResidualLayer(nn.Module):
-  """Residual + LayerNorm plumbing: one shared `layer_norm` (tutorial) or one per sublayer."""
+  """A tutorial layer(hid_dim, n_heads, pf_dim, dropout, device): self attention, [encoder
+  attention,] feedforward, each in residual + LayerNorm plumbing: one shared `layer_norm`
+  (tutorial) or one per sublayer (`norm_names`)."""
+
+  norm_names: tuple[str, ...]
+  cross_attention = False
 
   def __init__(
     self,
     hid_dim: int,
+    n_heads: int,
+    pf_dim: int,
     dropout: float,
-    norm_names: tuple[str, ...],
-    shared_layer_norm: bool,
-    norm: str,
+    device=None,
+    *,
+    shared_layer_norm: bool = True,
+    norm: str = "post",
   ):
     super().__init__()
     self.shared_layer_norm, self.pre_norm = shared_layer_norm, norm == "pre"
-    for name in ("layer_norm",) if shared_layer_norm else norm_names:
+    for name in ("layer_norm",) if shared_layer_norm else self.norm_names:
       setattr(self, name, nn.LayerNorm(hid_dim))
     self.dropout = nn.Dropout(dropout)
+    self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
+    if self.cross_attention:
+      self.encoder_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
+    self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
 
   def residual(self, x, sublayer, norm_name: str):
     """post: norm(x + dropout(f(x))); pre: x + dropout(f(norm(x))). f returns (out, aux)."""
@@ -97,22 +109,7 @@ class _ResidualLayer(nn.Module):
 
 
 class EncoderLayer(_ResidualLayer):
-  def __init__(
-    self,
-    hid_dim: int,
-    n_heads: int,
-    pf_dim: int,
-    dropout: float,
-    device=None,
-    *,
-    shared_layer_norm: bool = True,
-    norm: str = "post",
-  ):
-    super().__init__(
-      hid_dim, dropout, ("self_attn_layer_norm", "ff_layer_norm"), shared_layer_norm, norm
-    )
-    self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
-    self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
+  norm_names = ("self_attn_layer_norm", "ff_layer_norm")
 
   def forward(self, src, src_mask):
     src, _ = self.residual(
@@ -123,27 +120,8 @@ class EncoderLayer(_ResidualLayer):
 
 
 class DecoderLayer(_ResidualLayer):
-  def __init__(
-    self,
-    hid_dim: int,
-    n_heads: int,
-    pf_dim: int,
-    dropout: float,
-    device=None,
-    *,
-    shared_layer_norm: bool = True,
-    norm: str = "post",
-  ):
-    super().__init__(
-      hid_dim,
-      dropout,
-      ("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm"),
-      shared_layer_norm,
-      norm,
-    )
-    self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
-    self.encoder_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
-    self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
+  norm_names = ("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm")
+  cross_attention = True
 
   def forward(self, trg, enc_src, trg_mask, src_mask):
     trg, _ = self.residual(
