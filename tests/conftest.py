@@ -50,3 +50,7 @@ def tiny_config():
 def _quiet_logs():
   logging.getLogger("seq2seq_jax").setLevel(logging.WARNING)
   yield
+
+
+# tests/torch_helpers.py holds assertions shared by the parity tests: pytest's messages there.
+pytest.register_assert_rewrite("tests.torch_helpers")

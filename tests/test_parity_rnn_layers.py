@@ -13,6 +13,7 @@ stats = pytest.importorskip("scipy.stats")
 from seq2seq_jax.interop import parity  # noqa: E402
 from seq2seq_jax.interop.torch_import import RNN_LAYERS, export_state_dict  # noqa: E402
 from seq2seq_jax.models.rnn import RNN, SRNCell  # noqa: E402
+from tests.torch_helpers import assert_parity_case  # noqa: E402
 
 torch.set_num_threads(1)  # tiny models; torch's threads would only fight XLA's
 
@@ -20,10 +21,7 @@ torch.set_num_threads(1)  # tiny models; torch's threads would only fight XLA's
 @pytest.mark.parametrize("case", [c for c in parity.CASES if c.startswith("layer:")])
 def test_outputs_and_gradients_match_pytorch(case):
   """Padded batch (lengths 6, 3, 1; pads hold noise); torch packs it or steps each example."""
-  diffs = parity.CASES[case]()
-  for mode in parity.MODES:
-    assert diffs[mode].outputs <= parity.OUTPUT_TOL, (mode, diffs[mode])
-    assert diffs[mode].grads <= parity.GRAD_TOL, (mode, diffs[mode])
+  assert_parity_case(case)
 
 
 @pytest.mark.parametrize(

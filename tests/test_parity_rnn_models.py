@@ -2,12 +2,8 @@
 (interop/torch_rnn_models.py): outputs, gradients, greedy decodes, initialisers, the
 importer's checks and the import command line."""
 
-import collections
 import dataclasses
-import math
 import re
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -17,22 +13,26 @@ torch = pytest.importorskip("torch")
 stats = pytest.importorskip("scipy.stats")
 
 from seq2seq_jax import decoding  # noqa: E402
-from seq2seq_jax.data.sources.names import NAME_LETTERS  # noqa: E402
-from seq2seq_jax.errors import CheckpointError, DataError, UserError  # noqa: E402
+from seq2seq_jax.errors import CheckpointError, UserError  # noqa: E402
 from seq2seq_jax.interop import parity  # noqa: E402
 from seq2seq_jax.interop import torch_rnn_models as trm  # noqa: E402
 from seq2seq_jax.interop.__main__ import run as import_run  # noqa: E402
 from seq2seq_jax.interop.torch_import import (  # noqa: E402
-  CHAR_RNN,
   abstract_variables,
   export_state_dict,
   import_state_dict,
   join_state_dicts,
   rnn_seq2seq_mapping,
 )
-from seq2seq_jax.models.classifier import CharClassifier  # noqa: E402
 from seq2seq_jax.models.rnn_seq2seq import RNNSeq2Seq  # noqa: E402
-from tests.conftest import ROOT, load_config  # noqa: E402
+from tests.conftest import load_config  # noqa: E402
+from tests.torch_helpers import (  # noqa: E402
+  assert_parity_case,
+  check_init,
+  decode_padded,
+  rnn_expected_init,
+  run_module,
+)
 
 torch.set_num_threads(1)  # tiny models; torch's threads would only fight XLA's
 
@@ -47,10 +47,7 @@ TGT_TOKENS = ["SOS", "EOS"] + [w.upper() for w in WORDS] + ["X"]
 def test_outputs_and_gradients_match_pytorch(case):
   """Padded batch (sources 7, 4, 2 tokens; names 6, 3, 1 letters) against the reference
   run one example at a time; eval mode (dropout 0.1 off) and train mode with dropout 0."""
-  diffs = parity.CASES[case]()
-  for mode in parity.MODES:
-    assert diffs[mode].outputs <= parity.OUTPUT_TOL, (mode, diffs[mode])
-    assert diffs[mode].grads <= parity.GRAD_TOL, (mode, diffs[mode])
+  assert_parity_case(case)
 
 
 def flax_translator(cfg, state_dict):
@@ -125,19 +122,16 @@ def greedy_both(cfg, ref, sentences, max_len=10):
   """JAX greedy_search on one padded batch vs the reference's greedy, per sentence."""
   _, variables = flax_translator(cfg, ref.state_dict())
   ids = [src_ids(s) for s in sentences]
-  src = np.full((len(ids), 10), EOS, np.int32)  # padded past the longest, as a bucket does
-  for row, i in enumerate(ids):
-    src[row, : len(i)] = i
-  out = jax.device_get(
-    decoding.greedy_search(
-      RNNSeq2Seq(cfg),
-      variables,
-      src,
-      np.array([len(i) for i in ids], np.int32),
-      max_len=max_len,
-      bos_id=SOS,
-      eos_id=EOS,
-    )
+  out = decode_padded(
+    decoding.greedy_search,
+    RNNSeq2Seq(cfg),
+    variables,
+    ids,
+    10,
+    EOS,
+    max_len=max_len,
+    bos_id=SOS,
+    eos_id=EOS,
   )
   ours = [out["tokens"][b, : out["lengths"][b]].tolist() for b in range(len(ids))]
   return ours, [ref.greedy(i, SOS, EOS, max_len) for i in ids]
@@ -230,21 +224,18 @@ def test_reference_beam_search_equals_seq2seq_jax(translator, alpha):
   cfg, ref = translator
   _, variables = flax_translator(cfg, ref.state_dict())
   ids = [src_ids(s) for s, _ in reverse_pairs(np.random.default_rng(5), 8)]
-  src = np.full((len(ids), 10), EOS, np.int32)
-  for row, i in enumerate(ids):
-    src[row, : len(i)] = i
-  out = jax.device_get(
-    decoding.beam_search(
-      RNNSeq2Seq(cfg),
-      variables,
-      src,
-      np.array([len(i) for i in ids], np.int32),
-      max_len=10,
-      bos_id=SOS,
-      eos_id=EOS,
-      beam_size=4,
-      alpha=alpha,
-    )
+  out = decode_padded(
+    decoding.beam_search,
+    RNNSeq2Seq(cfg),
+    variables,
+    ids,
+    10,
+    EOS,
+    max_len=10,
+    bos_id=SOS,
+    eos_id=EOS,
+    beam_size=4,
+    alpha=alpha,
   )
   for b, i in enumerate(ids):
     theirs = ref.beam_search(i, SOS, EOS, 10, beam_size=4, alpha=alpha)
@@ -256,43 +247,6 @@ def test_reference_beam_search_equals_seq2seq_jax(translator, alpha):
 
 
 # ---------------------------------------------------------------- initialisers
-
-
-def expected_init(module: torch.nn.Module) -> dict[str, tuple[str, float]]:
-  """state_dict key -> ("normal", 1) for nn.Embedding, ("uniform", 1/sqrt(fan_in)) for
-  nn.Linear weights and biases, ("uniform", 1/sqrt(hidden)) for nn.RNN/GRU/LSTM."""
-  out = {}
-  for name, m in module.named_modules():
-    prefix = f"{name}." if name else ""
-    if isinstance(m, torch.nn.Embedding):
-      out[f"{prefix}weight"] = ("normal", 1.0)
-    elif isinstance(m, torch.nn.Linear):
-      for k, _ in m.named_parameters():
-        out[prefix + k] = ("uniform", 1.0 / math.sqrt(m.in_features))
-    elif isinstance(m, torch.nn.RNNBase):
-      for k, _ in m.named_parameters():
-        out[prefix + k] = ("uniform", 1.0 / math.sqrt(m.hidden_size))
-  return out
-
-
-def check_init(ours: dict, theirs: dict, expected: dict) -> None:
-  assert ours.keys() == theirs.keys() == expected.keys()
-  pooled = collections.defaultdict(lambda: ([], []))
-  for key, (kind, scale) in expected.items():
-    if kind == "uniform":
-      for values in (ours[key], theirs[key]):
-        assert np.abs(values).max() <= scale, key
-    pooled[kind][0].append(ours[key].ravel() / scale)
-    pooled[kind][1].append(theirs[key].ravel() / scale)
-  dist = {"uniform": ("uniform", (-1, 2)), "normal": ("norm", (0, 1))}
-  for kind, (a, b) in pooled.items():
-    a, b = np.concatenate(a), np.concatenate(b)
-    assert a.size > 2000, kind
-    assert stats.kstest(a, dist[kind][0], dist[kind][1]).pvalue > 1e-3, kind
-    assert stats.kstest(b, dist[kind][0], dist[kind][1]).pvalue > 1e-3, kind
-    assert stats.ks_2samp(a, b).pvalue > 1e-3, kind
-    # The same test rejects a scale 20% off by far.
-    assert stats.kstest(a / 1.2, dist[kind][0], dist[kind][1]).pvalue < 1e-6, kind
 
 
 @pytest.mark.parametrize(
@@ -309,30 +263,7 @@ def test_translator_initialisers_follow_pytorch(switches):
   ones = np.ones((1, 4), np.int32)
   variables = jax.jit(RNNSeq2Seq(cfg).init)(jax.random.key(0), ones, np.array([4]), ones)
   ours = export_state_dict(variables, rnn_seq2seq_mapping(dataclasses.asdict(cfg)))
-  check_init(ours, {k: v.numpy() for k, v in ref.state_dict().items()}, expected_init(ref))
-
-
-@pytest.mark.parametrize(
-  "cell,switches",
-  [("tutorial", dict()), ("gru", dict(num_layers=2, bidirectional=True, input="embed"))],
-  ids=["tutorial_cell", "bigru_embed"],
-)
-def test_classifier_initialisers_follow_pytorch(cell, switches):
-  kw = dict(num_classes=18, hidden=64, embed_dim=64, **switches)
-  torch.manual_seed(0)
-  ref = trm.RNN(
-    57,
-    64,
-    18,
-    cell=cell,
-    num_layers=kw.get("num_layers", 1),
-    bidirectional=kw.get("bidirectional", False),
-    embed_size=64 if kw.get("input") == "embed" else 0,
-  )
-  model = CharClassifier(cell=cell, **kw)
-  chars = np.ones((1, 4), np.int32)
-  ours = export_state_dict(jax.jit(model.init)(jax.random.key(0), chars, np.array([4])), CHAR_RNN)
-  check_init(ours, {k: v.numpy() for k, v in ref.state_dict().items()}, expected_init(ref))
+  check_init(ours, {k: v.numpy() for k, v in ref.state_dict().items()}, rnn_expected_init(ref))
 
 
 # ---------------------------------------------------------------- the importer
@@ -368,12 +299,6 @@ def test_importer_joins_two_files_and_names_the_first_mismatch(trained, tmp_path
 
 
 # ---------------------------------------------------------------- the import command line
-
-
-def run_module(module, *args):
-  return subprocess.run(
-    [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=600
-  )
 
 
 def test_import_command_line_translator(trained, tmp_path):
@@ -440,99 +365,3 @@ def test_import_translator_bad_inputs(trained, tmp_path):
   with pytest.raises(CheckpointError, match="missing key.*unexpected key .embedding.weight."):
     import_run(config, tmp_path / "w", str(d / "decoder.pt"), *args)  # one part only
   assert not (tmp_path / "w").exists()
-
-
-# ---------------------------------------------------------------- the classifier
-
-
-LANGUAGES = sorted(p.stem for p in (ROOT / ".." / "shared" / "data" / "names").glob("*.txt"))
-
-
-def name_tensor(name):
-  """The tutorial's name_to_tensor: [len, 1, 57] one-hot."""
-  return torch.eye(len(NAME_LETTERS))[[NAME_LETTERS.index(c) for c in name]][:, None]
-
-
-@pytest.mark.skipif(len(LANGUAGES) != 18, reason="needs the names data (../shared/data/names)")
-def test_import_command_line_classifier(tmp_path):
-  """The tutorial's RNN (i2h, i2o) with labels in the tutorial's own (not sorted) order ->
-  predict gives its top 3; evaluate runs on the dataset's test split; a wrong label
-  count is one `error:` line."""
-  torch.manual_seed(0)
-  ref = trm.RNN(len(NAME_LETTERS), 16, 18)
-  with torch.no_grad():
-    for p in ref.parameters():
-      p.mul_(4.0)  # spread the scores
-  labels = LANGUAGES[::-1]
-  torch.save(ref.state_dict(), tmp_path / "char-rnn.pt")
-  (tmp_path / "labels.txt").write_text("\n".join(labels) + "\n")
-  workdir = tmp_path / "run"
-  common = [
-    "--config=configs/char_rnn.py:tutorial",
-    "--config.model.hidden=16",
-    f"--state_dict={tmp_path / 'char-rnn.pt'}",
-  ]
-  proc = run_module(
-    "seq2seq_jax.interop", *common, f"--labels={tmp_path / 'labels.txt'}", f"--workdir={workdir}"
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  names = ["Hinton", "Schmidhuber", "Nakamura", "Dostoevsky"]
-  proc = run_module("seq2seq_jax.main", "--mode=predict", f"--workdir={workdir}", *names)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  ours = [line.split(" ", 1)[1] for line in proc.stdout.splitlines() if line.startswith("(")]
-  with torch.no_grad():
-    theirs = [labels[i] for n in names for i in ref.classify(name_tensor(n))[0].topk(3)[1]]
-  assert ours == theirs
-  proc = run_module("seq2seq_jax.main", "--mode=evaluate", f"--workdir={workdir}")
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "test: top-1" in proc.stderr
-
-  (tmp_path / "17.txt").write_text("\n".join(labels[:-1]) + "\n")
-  proc = run_module(
-    "seq2seq_jax.interop",
-    *common,
-    f"--labels={tmp_path / '17.txt'}",
-    f"--workdir={tmp_path / 'run17'}",
-  )
-  assert proc.returncode == 2
-  assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
-  assert "wrong shape: 'i2o.weight' has shape (18, 73), the model needs (17, 73)" in proc.stderr
-  assert "The labels file gives 17 labels." in proc.stderr
-
-
-def test_import_classifier_bad_inputs(tmp_path):
-  config = load_config("char_rnn", "tutorial")
-  config.model.hidden = 16
-  torch.manual_seed(0)
-  ref = trm.RNN(len(NAME_LETTERS), 16, 18)
-  sd = {k: v.numpy() for k, v in ref.state_dict().items()}
-  np.savez(tmp_path / "sd.npz", **sd)
-  labels = tmp_path / "labels.txt"
-  labels.write_text("\n".join(LANGUAGES or [f"L{i}" for i in range(18)]) + "\n")
-  with pytest.raises(UserError, match="missing --labels"):
-    import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {})
-  with pytest.raises(UserError, match="takes --labels, not --src_vocab"):
-    import_run(
-      config, tmp_path / "w", str(tmp_path / "sd.npz"), "s.txt", None, {}, labels=str(labels)
-    )
-  labels.write_text("Arabic\nChinese\nArabic\n")
-  with pytest.raises(DataError, match=r"labels.txt:3: label 'Arabic' repeats line 1"):
-    import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {}, labels=str(labels))
-  if LANGUAGES:  # the names data is there: the labels must cover its languages
-    labels.write_text("\n".join(["Klingon"] + LANGUAGES[1:]) + "\n")
-    with pytest.raises(DataError, match=r"labels file lacks the dataset's label\(s\) Arabic"):
-      import_run(
-        config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {}, labels=str(labels)
-      )
-  np.savez(tmp_path / "gru.npz", **{k.replace("i2o", "h2o"): v for k, v in sd.items()})
-  labels.write_text("\n".join(f"L{i}" for i in range(18)) + "\n")
-  config.data.dir = str(tmp_path / "no_data")  # labels only: predict works, evaluate refuses
-  with pytest.raises(CheckpointError, match="missing key 'i2o.bias'.*unexpected key 'h2o.weight'"):
-    import_run(
-      config, tmp_path / "w", str(tmp_path / "gru.npz"), None, None, {}, labels=str(labels)
-    )
-  import_run(config, tmp_path / "w", str(tmp_path / "sd.npz"), None, None, {}, labels=str(labels))
-  from seq2seq_jax.tasks import classification
-
-  with pytest.raises(DataError, match="imported without its dataset"):
-    classification.build_task(config, tmp_path / "w")

@@ -30,6 +30,7 @@ from seq2seq_jax.interop.torch_import import (  # noqa: E402
 )
 from seq2seq_jax.models.transformer import Transformer, TransformerConfig  # noqa: E402
 from tests.conftest import ROOT, load_config  # noqa: E402
+from tests.torch_helpers import assert_parity_case, decode_padded, run_module  # noqa: E402
 
 torch.set_num_threads(1)  # tiny models; torch's threads would only fight XLA's
 
@@ -73,16 +74,8 @@ def torch_batch(pairs):
 def trained(tmp_path_factory):
   """A small tutorial transformer trained 200 steps with the tutorial's loop, saved as a
   user would: the state_dict .pt and the vocabularies one token a line."""
-  cfg = TransformerConfig(
-    len(SRC_TOKENS),
-    len(TGT_TOKENS),
-    hid=32,
-    enc_layers=2,
-    dec_layers=2,
-    heads=4,
-    ff=64,
-    dropout=0.1,
-    max_len=32,
+  cfg = parity.tiny_transformer_config(
+    src_vocab_size=len(SRC_TOKENS), tgt_vocab_size=len(TGT_TOKENS), max_len=32
   )
   torch.manual_seed(0)
   model = tm.build_transformer(cfg, PAD, PAD)
@@ -118,10 +111,7 @@ def flax_import(cfg, state_dict):
 @pytest.mark.parametrize("case", [c for c in parity.CASES if c.startswith("transformer")])
 def test_outputs_and_gradients_match_pytorch(case):
   """Padded batch, eval mode (dropout 0.1 off) and train mode with dropout 0."""
-  diffs = parity.CASES[case]()
-  for mode in parity.MODES:
-    assert diffs[mode].outputs <= parity.OUTPUT_TOL, (mode, diffs[mode])
-    assert diffs[mode].grads <= parity.GRAD_TOL, (mode, diffs[mode])
+  assert_parity_case(case)
 
 
 def test_parity_check_sees_a_wrong_model(trained):
@@ -142,19 +132,8 @@ def test_imported_greedy_decodes_equal_pytorch_token_for_token(trained):
   model, variables = flax_import(trained["cfg"], trained["model"].state_dict())
   sentences = [s for s, _ in reverse_pairs(np.random.default_rng(1), 12)]
   ids = [src_ids(s) for s in sentences]
-  src = np.full((len(ids), 12), PAD, np.int32)  # padded past the longest, as a bucket does
-  for row, i in enumerate(ids):
-    src[row, : len(i)] = i
-  out = jax.device_get(
-    decoding.greedy_search(
-      model,
-      variables,
-      src,
-      np.array([len(i) for i in ids], np.int32),
-      max_len=20,
-      bos_id=BOS,
-      eos_id=EOS,
-    )
+  out = decode_padded(
+    decoding.greedy_search, model, variables, ids, 12, PAD, max_len=20, bos_id=BOS, eos_id=EOS
   )
   ours = [out["tokens"][b, : out["lengths"][b]].tolist() for b in range(len(ids))]
   theirs = [tm.translate_sentence(trained["model"], i, BOS, EOS, max_len=20) for i in ids]
@@ -202,21 +181,18 @@ def test_reference_beam_search_equals_seq2seq_jax(trained, alpha):
   ref = trained["model"]
   model, variables = flax_import(trained["cfg"], ref.state_dict())
   ids = [src_ids(s) for s, _ in reverse_pairs(np.random.default_rng(5), 8)]
-  src = np.full((len(ids), 12), PAD, np.int32)
-  for row, i in enumerate(ids):
-    src[row, : len(i)] = i
-  out = jax.device_get(
-    decoding.beam_search(
-      model,
-      variables,
-      src,
-      np.array([len(i) for i in ids], np.int32),
-      max_len=12,
-      bos_id=BOS,
-      eos_id=EOS,
-      beam_size=4,
-      alpha=alpha,
-    )
+  out = decode_padded(
+    decoding.beam_search,
+    model,
+    variables,
+    ids,
+    12,
+    PAD,
+    max_len=12,
+    bos_id=BOS,
+    eos_id=EOS,
+    beam_size=4,
+    alpha=alpha,
   )
   for b, i in enumerate(ids):
     theirs = tm.beam_search(ref, i, BOS, EOS, beam_size=4, max_len=12, alpha=alpha)
@@ -383,12 +359,6 @@ def test_the_package_works_without_torch(tmp_path):
 
 
 # ---------------------------------------------------------------- the import command line
-
-
-def run_module(module, *args):
-  return subprocess.run(
-    [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=600
-  )
 
 
 def test_import_command_line_end_to_end(trained, tmp_path):

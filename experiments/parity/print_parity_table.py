@@ -2,7 +2,7 @@
 
   python experiments/parity/print_parity_table.py [NAME_FILTER]
 
-One row per case in seq2seq_jax/interop/parity.py `CASES` (every model family
+One row per case in seq2seq_jax/interop/parity/ `CASES` (every model family
 registers its cases there: transformer, recurrent layers, RNN translators, the
 classifier): a padded batch, fp32, eval mode and train mode with dropout 0;
 outputs on real positions, gradients of the training loss w.r.t. every parameter.

@@ -130,7 +130,7 @@ def rnn_seq2seq_mapping(model_cfg: Mapping[str, Any] | None = None) -> ParamMapp
   return ParamMapping(f"RNN seq2seq ({kind})", RNN_LEAVES + COMMON_LEAVES, rewrites)
 
 
-# models/classifier.CharClassifier <-> torch_rnn_models.RNN: the tutorial's rnn/i2h, rnn/i2o
+# models/classifier.CharClassifier <-> torch_classifier.RNN: the tutorial's rnn/i2h, rnn/i2o
 # -> i2h, i2o; embed -> embedding; rnn/l{k}[_reverse] -> rnn.*_l{k}[_reverse]; out -> h2o.
 CHAR_RNN = ParamMapping(
   "char-RNN classifier",

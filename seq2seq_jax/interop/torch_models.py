@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from seq2seq_jax.interop.torch_beams import Beams
 from seq2seq_jax.models.transformer import TransformerConfig, sinusoidal_table
 
 
@@ -69,21 +70,33 @@ class PositionwiseFeedforwardLayer(nn.Module):
 
 
 class _ResidualLayer(nn.Module):
-  """Residual + LayerNorm plumbing: one shared `layer_norm` (tutorial) or one per sublayer."""
+  """A tutorial layer(hid_dim, n_heads, pf_dim, dropout, device): self attention, [encoder
+  attention,] feedforward, each in residual + LayerNorm plumbing: one shared `layer_norm`
+  (tutorial) or one per sublayer (`norm_names`)."""
+
+  norm_names: tuple[str, ...]
+  cross_attention = False
 
   def __init__(
     self,
     hid_dim: int,
+    n_heads: int,
+    pf_dim: int,
     dropout: float,
-    norm_names: tuple[str, ...],
-    shared_layer_norm: bool,
-    norm: str,
+    device=None,
+    *,
+    shared_layer_norm: bool = True,
+    norm: str = "post",
   ):
     super().__init__()
     self.shared_layer_norm, self.pre_norm = shared_layer_norm, norm == "pre"
-    for name in ("layer_norm",) if shared_layer_norm else norm_names:
+    for name in ("layer_norm",) if shared_layer_norm else self.norm_names:
       setattr(self, name, nn.LayerNorm(hid_dim))
     self.dropout = nn.Dropout(dropout)
+    self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
+    if self.cross_attention:
+      self.encoder_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
+    self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
 
   def residual(self, x, sublayer, norm_name: str):
     """post: norm(x + dropout(f(x))); pre: x + dropout(f(norm(x))). f returns (out, aux)."""
@@ -96,22 +109,7 @@ class _ResidualLayer(nn.Module):
 
 
 class EncoderLayer(_ResidualLayer):
-  def __init__(
-    self,
-    hid_dim: int,
-    n_heads: int,
-    pf_dim: int,
-    dropout: float,
-    device=None,
-    *,
-    shared_layer_norm: bool = True,
-    norm: str = "post",
-  ):
-    super().__init__(
-      hid_dim, dropout, ("self_attn_layer_norm", "ff_layer_norm"), shared_layer_norm, norm
-    )
-    self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
-    self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
+  norm_names = ("self_attn_layer_norm", "ff_layer_norm")
 
   def forward(self, src, src_mask):
     src, _ = self.residual(
@@ -122,27 +120,8 @@ class EncoderLayer(_ResidualLayer):
 
 
 class DecoderLayer(_ResidualLayer):
-  def __init__(
-    self,
-    hid_dim: int,
-    n_heads: int,
-    pf_dim: int,
-    dropout: float,
-    device=None,
-    *,
-    shared_layer_norm: bool = True,
-    norm: str = "post",
-  ):
-    super().__init__(
-      hid_dim,
-      dropout,
-      ("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm"),
-      shared_layer_norm,
-      norm,
-    )
-    self.self_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
-    self.encoder_attention = MultiHeadAttentionLayer(hid_dim, n_heads, dropout)
-    self.positionwise_feedforward = PositionwiseFeedforwardLayer(hid_dim, pf_dim, dropout)
+  norm_names = ("self_attn_layer_norm", "enc_attn_layer_norm", "ff_layer_norm")
+  cross_attention = True
 
   def forward(self, trg, enc_src, trg_mask, src_mask):
     trg, _ = self.residual(
@@ -156,18 +135,33 @@ class DecoderLayer(_ResidualLayer):
 
 
 class _Stack(nn.Module):
-  """Embedding (tokens * sqrt(hid) + positions, dropout) and the layers, shared by both sides."""
+  """Embedding (tokens * sqrt(hid) + positions, dropout) and the layers, shared by both sides:
+  the tutorial's Encoder / Decoder(vocab, hid_dim, n_layers, n_heads, pf_dim, dropout,
+  device, max_length), with `layer_cls` layers."""
+
+  layer_cls: type[nn.Module]
 
   def __init__(
     self,
     vocab_size: int,
     hid_dim: int,
-    layers: list[nn.Module],
+    n_layers: int,
+    n_heads: int,
+    pf_dim: int,
     dropout: float,
-    max_length: int,
-    positions: str,
-    norm: str,
+    device=None,
+    max_length: int = 100,
+    *,
+    shared_layer_norm: bool = True,
+    norm: str = "post",
+    positions: str = "learned",
   ):
+    layers = [  # built first: torch's random init draws in the tutorial's order
+      self.layer_cls(
+        hid_dim, n_heads, pf_dim, dropout, shared_layer_norm=shared_layer_norm, norm=norm
+      )
+      for _ in range(n_layers)
+    ]
     super().__init__()
     self.tok_embedding = nn.Embedding(vocab_size, hid_dim)
     if positions == "learned":
@@ -192,28 +186,7 @@ class _Stack(nn.Module):
 
 
 class Encoder(_Stack):
-  def __init__(
-    self,
-    input_dim: int,
-    hid_dim: int,
-    n_layers: int,
-    n_heads: int,
-    pf_dim: int,
-    dropout: float,
-    device=None,
-    max_length: int = 100,
-    *,
-    shared_layer_norm: bool = True,
-    norm: str = "post",
-    positions: str = "learned",
-  ):
-    layers = [
-      EncoderLayer(
-        hid_dim, n_heads, pf_dim, dropout, shared_layer_norm=shared_layer_norm, norm=norm
-      )
-      for _ in range(n_layers)
-    ]
-    super().__init__(input_dim, hid_dim, layers, dropout, max_length, positions, norm)
+  layer_cls = EncoderLayer
 
   def forward(self, src, src_mask):
     """src [B,S] -> [B,S,hid]; src_mask [B,1,1,S]."""
@@ -224,28 +197,10 @@ class Encoder(_Stack):
 
 
 class Decoder(_Stack):
-  def __init__(
-    self,
-    output_dim: int,
-    hid_dim: int,
-    n_layers: int,
-    n_heads: int,
-    pf_dim: int,
-    dropout: float,
-    device=None,
-    max_length: int = 100,
-    *,
-    shared_layer_norm: bool = True,
-    norm: str = "post",
-    positions: str = "learned",
-  ):
-    layers = [
-      DecoderLayer(
-        hid_dim, n_heads, pf_dim, dropout, shared_layer_norm=shared_layer_norm, norm=norm
-      )
-      for _ in range(n_layers)
-    ]
-    super().__init__(output_dim, hid_dim, layers, dropout, max_length, positions, norm)
+  layer_cls = DecoderLayer
+
+  def __init__(self, output_dim: int, hid_dim: int, *args, **kwargs):
+    super().__init__(output_dim, hid_dim, *args, **kwargs)
     self.fc_out = nn.Linear(hid_dim, output_dim)
 
   def forward(self, trg, enc_src, trg_mask, src_mask):
@@ -294,25 +249,12 @@ def initialize_weights(m: nn.Module) -> None:
 def build_transformer(cfg: TransformerConfig, src_pad_idx: int, trg_pad_idx: int) -> Seq2Seq:
   """The tutorial's Seq2Seq for a models/transformer.py config, initialised as the tutorial."""
   kw = dict(shared_layer_norm=cfg.shared_layer_norm, norm=cfg.norm, positions=cfg.positions)
-  enc = Encoder(
-    cfg.src_vocab_size,
-    cfg.hid,
-    cfg.enc_layers,
-    cfg.heads,
-    cfg.ff,
-    cfg.dropout,
-    max_length=cfg.max_len,
-    **kw,
-  )
-  dec = Decoder(
-    cfg.tgt_vocab_size,
-    cfg.hid,
-    cfg.dec_layers,
-    cfg.heads,
-    cfg.ff,
-    cfg.dropout,
-    max_length=cfg.max_len,
-    **kw,
+  enc, dec = (
+    side(vocab, cfg.hid, layers, cfg.heads, cfg.ff, cfg.dropout, max_length=cfg.max_len, **kw)
+    for side, vocab, layers in (
+      (Encoder, cfg.src_vocab_size, cfg.enc_layers),
+      (Decoder, cfg.tgt_vocab_size, cfg.dec_layers),
+    )
   )
   model = Seq2Seq(enc, dec, src_pad_idx, trg_pad_idx)
   model.apply(initialize_weights)
@@ -354,15 +296,8 @@ def beam_search(
   re-run the decoder over the whole prefixes of the live hypotheses (one batch of K rows)
   and extend them by the top of their (K x vocab) log-prob sums. Returns up to
   `beam_size` (generated ids incl. <eos>, log-prob, score): finished hypotheses best
-  first, then (only at max_len) unfinished ones best first.
-
-  Mirrors seq2seq_jax.decoding.beam_search: of the best 2K candidates, those ending in
-  <eos> join the K best finished hypotheses (score = log-prob / ((5 + length) / 6) **
-  alpha, length incl. <eos>) and the best K others stay live; it stops once no live
-  hypothesis can beat the worst of K finished ones, or after max_len steps, and live
-  hypotheses fill only the slots finished ones left empty. One difference: it starts from
-  one hypothesis (JAX: K copies, K - 1 at -1e7), which only matters when the vocabulary
-  has fewer than 2K tokens.
+  first, then (only at max_len) unfinished ones best first; by decoding.beam_search's rules
+  (`torch_beams.Beams`).
   """
   model.eval()
   src = torch.LongTensor(src_ids).unsqueeze(0)
@@ -378,67 +313,6 @@ def beam_search(
     if beams.done():
       break
   return beams.results()
-
-
-class Beams:
-  """The bookkeeping of the references' sentence-by-sentence beam searches (the
-  transformer's and `torch_rnn_models.EncoderDecoder`'s): live hypotheses, their
-  log-probs and the K best finished ones, by `decoding.beam_search`'s rules.
-
-  seqs [n, L] holds the live prefixes; its first `skip` columns (a leading <sos>) are not
-  part of the returned ids.
-  """
-
-  def __init__(
-    self, beam_size: int, eos_id: int, max_len: int, alpha: float, seqs: torch.Tensor, skip: int = 0
-  ):
-    self.beam_size, self.eos_id, self.max_len, self.alpha, self.skip = (
-      beam_size,
-      eos_id,
-      max_len,
-      alpha,
-      skip,
-    )
-    self.seqs, self.logps = seqs, torch.zeros(1)  # live: prefixes and their log-probs
-    self.parents = torch.zeros(1, dtype=torch.long)  # each live row's row before `advance`
-    self.finished = []  # (score, log-prob, ids), best first, at most beam_size
-
-  def penalty(self, length) -> float:
-    return ((5.0 + length) / 6.0) ** self.alpha
-
-  def advance(self, logp: torch.Tensor, step: int) -> torch.Tensor:
-    """Extends the live hypotheses by the best of logp [n, V] (their next-token log-probs);
-    returns the chosen tokens [n'] (`parents` holds the rows they extend)."""
-    vocab, k = logp.shape[-1], self.beam_size
-    cand = (self.logps[:, None] + logp).view(-1)
-    top_logp, top_idx = cand.topk(min(2 * k, cand.numel()))
-    rows, tokens = top_idx // vocab, top_idx % vocab
-    ended = tokens == self.eos_id
-    for i in ended.nonzero()[:, 0].tolist():
-      lp = top_logp[i].item()
-      self.finished.append(
-        (lp / self.penalty(step + 1), lp, self.seqs[rows[i], self.skip :].tolist() + [self.eos_id])
-      )
-    self.finished = sorted(self.finished, key=lambda f: -f[0])[:k]  # stable: old ones first
-    keep = (~ended).nonzero()[:, 0][:k]
-    self.seqs = torch.cat([self.seqs[rows[keep]], tokens[keep, None]], dim=1)
-    self.logps, self.parents = top_logp[keep], rows[keep]
-    return tokens[keep]
-
-  def done(self) -> bool:
-    """No live hypothesis can beat the worst of K finished ones."""
-    return len(self.finished) == self.beam_size and self.finished[-1][0] > self.logps[
-      0
-    ].item() / self.penalty(self.max_len)
-
-  def results(self) -> list[tuple[list[int], float, float]]:
-    """Up to K (ids incl. <eos>, log-prob, score): finished best first, then live ones."""
-    steps = self.seqs.shape[1] - self.skip
-    live = [
-      (lp / self.penalty(steps), lp, s[self.skip :])
-      for lp, s in zip(self.logps.tolist(), self.seqs.tolist())
-    ]
-    return [(ids, lp, score) for score, lp, ids in (self.finished + live)[: self.beam_size]]
 
 
 def count_parameters(model: nn.Module) -> int:

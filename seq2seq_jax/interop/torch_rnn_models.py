@@ -1,5 +1,5 @@
-"""PyTorch references of the RNN translators and the char-RNN classifier, with the tutorials'
-module and parameter names, so a state_dict saved by the tutorials' code loads as it is.
+"""PyTorch references of the RNN translators, with the tutorials' module and parameter
+names, so a state_dict saved by the tutorials' code loads as it is.
 
 GRU + attention translator (PyTorch seq2seq tutorial; one sentence at a time):
   EncoderRNN      embedding, gru (nn.GRU: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0)
@@ -17,8 +17,7 @@ forcing; `greedy`: the tutorial's `evaluate`; `beam_search`: one sentence, its K
 hypotheses one batch of decoder steps).
 Char toy (the SRN homework's English -> Spanish words): Seq2Seq with encoder, decoder
 (nn.RNN over one-hot characters) and fc.
-Char-RNN classifier: RNN with i2h, i2o (the tutorial's cell), or, for cell gru | lstm | srn,
-[embedding], rnn (nn.GRU / nn.LSTM / nn.RNN) and h2o (the current tutorial's CharRNN names).
+The char-RNN classifier's reference is torch_classifier.RNN.
 
 The generalisations (cell, layers, embedding size) follow models/rnn_seq2seq.py's config;
 the recurrent module is named `gru`, `lstm` or `rnn` by its cell. Imports torch: use only
@@ -31,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seq2seq_jax.interop.torch_models import Beams
+from seq2seq_jax.interop.torch_beams import Beams
 
 RNN_CLASSES = {"srn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 RNN_MODULE = {"srn": "rnn", "gru": "gru", "lstm": "lstm"}  # attribute name of the layer
@@ -68,6 +67,11 @@ class _Recurrent(nn.Module):
       ),
     )
 
+  def _add_embedded_rnn(self, vocab: int, embed_size: int | None, hidden: int, cell: str, *args):
+    """embedding [vocab, embed_size or hidden] -> the recurrent layer (`_add_rnn`'s args)."""
+    self.embedding = nn.Embedding(vocab, embed_size or hidden)
+    self._add_rnn(cell, embed_size or hidden, hidden, *args)
+
   @property
   def recurrent(self) -> nn.Module:
     return getattr(self, RNN_MODULE[self.cell])
@@ -92,8 +96,9 @@ class EncoderRNN(_Recurrent):
     dropout: float = 0.0,
   ):
     super().__init__()
-    self.embedding = nn.Embedding(input_size, embed_size or hidden_size)
-    self._add_rnn(cell, embed_size or hidden_size, hidden_size, num_layers, bidirectional, dropout)
+    self._add_embedded_rnn(
+      input_size, embed_size, hidden_size, cell, num_layers, bidirectional, dropout
+    )
 
   def forward(self, input, hidden):
     embedded = self.embedding(input).view(input.numel(), 1, -1)
@@ -114,8 +119,7 @@ class DecoderRNN(_Recurrent):
     dropout: float = 0.0,
   ):
     super().__init__()
-    self.embedding = nn.Embedding(output_size, embed_size or hidden_size)
-    self._add_rnn(cell, embed_size or hidden_size, hidden_size, num_layers, dropout=dropout)
+    self._add_embedded_rnn(output_size, embed_size, hidden_size, cell, num_layers, False, dropout)
     self.out = nn.Linear(hidden_size, output_size)
     self.softmax = nn.LogSoftmax(dim=1)
 
@@ -297,15 +301,7 @@ class EncoderDecoder(nn.Module):
     live hypotheses as one batch (their last tokens, their hidden states) and reorders the
     hidden states by the chosen beams. Returns up to `beam_size` (tokens incl. <eos>,
     log-prob, score): finished hypotheses best first, then (only at max_len) unfinished
-    ones best first.
-
-    Mirrors seq2seq_jax.decoding.beam_search: of the best 2K of the (live x vocab)
-    log-prob sums, those ending in <eos> join the K best finished hypotheses (score =
-    log-prob / ((5 + length) / 6) ** alpha, length incl. <eos>) and the best K others stay
-    live; it stops once no live hypothesis can beat the worst of K finished ones, or after
-    max_len steps, and live hypotheses fill only the slots finished ones left empty. One
-    difference: it starts from one hypothesis (JAX: K copies, K - 1 at -1e7), which only
-    matters when the vocabulary has fewer than 2K tokens.
+    ones best first; by decoding.beam_search's rules (`torch_beams.Beams`).
     """
     self.eval()
     encoder_outputs, hidden = self.encode(src_ids)
@@ -356,13 +352,8 @@ def build_translator(cfg) -> nn.Module:
   """The reference for a models/rnn_seq2seq.RNNSeq2SeqConfig: the char toy's Seq2Seq
   (embed 0), else EncoderDecoder with DecoderRNN / AttnDecoderRNN / BahdanauDecoder."""
   if not cfg.embed:
-    if (cfg.cell, cfg.attention, cfg.enc_layers, cfg.dec_layers, cfg.bidirectional) != (
-      "srn",
-      "none",
-      1,
-      1,
-      False,
-    ) or cfg.activation != "tanh":
+    toy = (cfg.cell, cfg.attention, cfg.enc_layers, cfg.dec_layers, cfg.bidirectional)
+    if toy != ("srn", "none", 1, 1, False) or cfg.activation != "tanh":
       raise ValueError("one-hot inputs: only the char toy's Seq2Seq has a reference.")
     return Seq2Seq(cfg.src_vocab_size, cfg.hidden)
   encoder = EncoderRNN(
@@ -406,60 +397,3 @@ def build_translator(cfg) -> nn.Module:
       f"bridge={cfg.bridge!r}, fixed_slots={cfg.fixed_slots!r}."
     )
   return EncoderDecoder(encoder, decoder)
-
-
-class RNN(nn.Module):
-  """The char-RNN classifier. cell="tutorial": the tutorial's i2h / i2o over [x; h] (forward:
-  one letter [1,input_size] + hidden -> (output, hidden)); else [embedding] -> rnn ->
-  the last layer's final state(s) -> dropout -> h2o. `classify` runs a whole name."""
-
-  def __init__(
-    self,
-    input_size: int,
-    hidden_size: int,
-    output_size: int,
-    *,
-    cell: str = "tutorial",
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    embed_size: int = 0,
-    dropout: float = 0.0,
-  ):
-    super().__init__()
-    self.cell, self.hidden_size = cell, hidden_size
-    if cell == "tutorial":
-      self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
-      self.i2o = nn.Linear(input_size + hidden_size, output_size)
-      return
-    self.directions = 2 if bidirectional else 1
-    if embed_size:  # letters 1..input_size, 0 = padding (seq2seq_jax's ids)
-      self.embedding = nn.Embedding(input_size + 1, embed_size)
-    self.dropout = nn.Dropout(dropout)
-    self.rnn = RNN_CLASSES[cell](
-      embed_size or input_size,
-      hidden_size,
-      num_layers,
-      bidirectional=bidirectional,
-      dropout=dropout if num_layers > 1 else 0.0,
-    )
-    self.h2o = nn.Linear(hidden_size * self.directions, output_size)
-
-  def forward(self, input, hidden):
-    combined = torch.cat((input, hidden), 1)
-    return self.i2o(combined), self.i2h(combined)
-
-  def init_hidden(self):
-    return torch.zeros(1, self.hidden_size)
-
-  def classify(self, name):
-    """name: one-hot [L,1,input_size] (the tutorial's name_to_tensor) or, with an embedding,
-    letter ids [L] -> logits [1, output_size]."""
-    if self.cell == "tutorial":
-      hidden = self.init_hidden()
-      for i in range(name.shape[0]):
-        output, hidden = self(name[i], hidden)
-      return output
-    x = self.dropout(self.embedding(name)[:, None]) if hasattr(self, "embedding") else name
-    _, h_n = self.rnn(x)
-    h_n = h_n[0] if self.cell == "lstm" else h_n
-    return self.h2o(self.dropout(torch.cat(list(h_n[-self.directions :]), -1)))

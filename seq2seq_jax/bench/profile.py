@@ -7,7 +7,7 @@ Prints, medians of interleaved repeats on one machine:
 With --trace=DIR it also records a jax.profiler trace of 5 steps and prints the kernel time
 per model part (forward / backward), matching the trace's XLA ops to their HLO metadata.
 
-  PYTHONPATH=. python experiments/bench/profile_transformer_step.py [--trace=/tmp/tprof]
+  python -m seq2seq_jax.bench.profile [--trace=/tmp/tprof]
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from seq2seq_jax import bench, train  # noqa: E402
+from seq2seq_jax import train  # noqa: E402
+from seq2seq_jax.bench.families import seq2seq_batch  # noqa: E402
+from seq2seq_jax.bench.timing import cost_flops, interleaved, matmul_flops, median  # noqa: E402
 from seq2seq_jax.config import train_config  # noqa: E402
 from seq2seq_jax.models.transformer import Transformer, TransformerConfig  # noqa: E402
 from seq2seq_jax.tasks import translation  # noqa: E402
@@ -53,7 +55,7 @@ CFG = TransformerConfig(src_vocab_size=9597, tgt_vocab_size=7704)
 
 
 def main():
-  batch = jax.device_put(bench._seq2seq_batch(np.random.default_rng(0), B, S, T, 9597, 7704))
+  batch = jax.device_put(seq2seq_batch(np.random.default_rng(0), B, S, T, 9597, 7704))
   init_args = tuple(batch[k][:1] for k in ("src", "src_len", "tgt_in"))
   config = ml_collections.ConfigDict(
     {"seed": 0, "train": train_config(optimizer="adam", learning_rate=5e-4, clip=1.0)}
@@ -108,13 +110,10 @@ def main():
   }
   for f in parts.values():  # compile and warm, then the bench's interleaved timing
     f()
-  ms = {
-    k: 1e3 * bench._median(v)
-    for k, v in bench.interleaved(parts, ARGS.repeats, target_s=0.3).items()
-  }
+  ms = {k: 1e3 * median(v) for k, v in interleaved(parts, ARGS.repeats, target_s=0.3).items()}
   name = "step, hash dropout"
-  flops = bench._cost_flops(steps[name].lower(holders[name][0], batch).compile())
-  matmul = bench.matmul_flops(ARGS.repeats)["flop_per_s"]
+  flops = cost_flops(steps[name].lower(holders[name][0], batch).compile())
+  matmul = matmul_flops(ARGS.repeats)["flop_per_s"]
   print(
     f"batch {B} x {S}/{T} tokens, jax {jax.__version__}, {jax.devices()[0].device_kind}; "
     f"medians of {ARGS.repeats} interleaved repeats"
@@ -123,9 +122,9 @@ def main():
     print(f"  {k:28s} {v:8.1f} ms")
   rates = {
     "step": (flops, ms[name]),
-    "forward": (bench._cost_flops(forward.lower(params).compile()), ms["forward (train mode)"]),
+    "forward": (cost_flops(forward.lower(params).compile()), ms["forward (train mode)"]),
     "forward + backward": (
-      bench._cost_flops(grad.lower(params).compile()),
+      cost_flops(grad.lower(params).compile()),
       ms["forward + backward"],
     ),
   }

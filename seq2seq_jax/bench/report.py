@@ -1,0 +1,100 @@
+"""The benchmark's report: bench.json's dict as bench.md's markdown tables."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+
+def _f(x, fmt="{:,.1f}"):
+  """x formatted, or n/a for None (a figure not measured)."""
+  return "n/a" if x is None else fmt.format(x)
+
+
+def markdown(report: dict) -> str:
+  """bench.md: the command, the machine, the training and decoding tables, FLOPs, memory."""
+  m = report["machine"]
+  lines = [
+    f"`{report.get('command', 'python -m seq2seq_jax.bench')}`",
+    "",
+    f"Machine: {m['cpu']}, {m['cores']} cores; jax {m['jax']} ({m['backend']}), "
+    f"torch {m['torch']} ({m['torch_threads']} threads). Medians of {report['repeats']} "
+    "interleaved repeats; speed-up = PyTorch time / seq2seq_jax time.",
+    "",
+    "Training:",
+    "",
+    "| model | batch | JAX ms/step | PyTorch ms/step | JAX units/s | PyTorch units/s | "
+    "speed-up | JAX compile s | compilations | JAX peak RSS MB | PyTorch peak RSS MB |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ]
+  for r in report["results"]:
+    t = r["train"]
+    lines.append(
+      f"| {r['model']} | {r['batch']} | {_f(t['jax']['ms_per_step'], '{:,.2f}')} | "
+      f"{_f(t['torch']['ms_per_step'], '{:,.2f}')} | {_f(t['jax']['per_s'])} | "
+      f"{_f(t['torch']['per_s'])} | {t['speedup']:.2f}x | {t['jax']['compile_s']:.2f} | "
+      f"{t['jax']['compilations']} | {_f(t['jax'].get('peak_rss_mb'), '{:,.0f}')} | "
+      f"{_f(t['torch'].get('peak_rss_mb'), '{:,.0f}')} |"
+    )
+  lines.append("")
+  lines.append(
+    "units: target tokens (examples for char_rnn). RNN references: one example per "
+    "SGD step (the tutorials' loop)."
+  )
+  lines += [
+    "",
+    "Decoding (sentences/s; JAX batched, PyTorch sentence by sentence, its beam "
+    "search running a sentence's 4 hypotheses as one batch):",
+    "",
+    "| model | batch | greedy JAX | greedy PyTorch | greedy speed-up | beam 4 JAX | "
+    "beam 4 PyTorch | beam 4 speed-up |",
+    "|---|---|---|---|---|---|---|---|",
+  ]
+  for r in report["results"]:
+    d = r["decode"]
+    if d is None:
+      continue
+    lines.append(
+      f"| {r['model']} | {r['batch']} | {_f(d['greedy']['jax_sent_per_s'])} | "
+      f"{_f(d['greedy']['torch_sent_per_s'])} | {d['greedy']['speedup']:.2f}x | "
+      f"{_f(d['beam4']['jax_sent_per_s'])} | {_f(d['beam4']['torch_sent_per_s'])} | "
+      f"{d['beam4']['speedup']:.2f}x |"
+    )
+  mm = report["matmul"]
+  lines += [
+    "",
+    f"fp32 matmul ({mm['n']}x{mm['n']}, jitted): {mm['flop_per_s'] / 1e9:,.1f} GFLOP/s.",
+  ]
+  for r in report["results"]:
+    j = r["train"]["jax"]
+    if r["model"] == "transformer" and j.get("flops_per_step"):
+      lines.append(
+        f"{r['model']} batch {r['batch']} train step: {j['flops_per_step'] / 1e9:,.2f} "
+        f"GFLOP/step, {j['flop_per_s'] / 1e9:,.1f} GFLOP/s achieved = "
+        f"{100 * j['flop_per_s'] / mm['flop_per_s']:.1f} % of the matmul's."
+      )
+  base = [r["train"][k].get("baseline_rss_mb") for r in report["results"] for k in ("jax", "torch")]
+  base = [b for b in base if b is not None]
+  lines.append(
+    "Peak RSS: a fresh process per side running 3 train steps (VmHWM; it imports jax "
+    "and torch both: "
+    + (
+      f"{min(base):,.0f}-{max(base):,.0f} MB before building the model"
+      if base
+      else "n/a: --no-memory"
+    )
+    + "). This process, both sides and decoding: "
+    f"{report['peak_rss_mb']:,.0f} MB."
+  )
+  return "\n".join(lines) + "\n"
+
+
+def cpu_name() -> str:
+  """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
+  try:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()

@@ -1,0 +1,57 @@
+"""Timing helpers of the benchmark and the profiler: medians, interleaved A/B timing of warm
+calls, this machine's fp32 matmul FLOP/s and a compiled function's XLA FLOP count."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+
+def median(xs) -> float:
+  return float(statistics.median(xs))
+
+
+def time_calls(fn, n: int) -> float:
+  """Mean seconds of n calls of fn."""
+  t0 = time.perf_counter()
+  for _ in range(n):
+    fn()
+  return (time.perf_counter() - t0) / n
+
+
+def _inner(fn, target_s: float) -> int:
+  """Calls per measurement so that one measurement takes about target_s (fn already warm)."""
+  dt = time_calls(fn, 1)
+  return max(1, min(1000, math.ceil(target_s / max(dt, 1e-6))))
+
+
+def interleaved(fns: dict, repeats: int, target_s: float) -> dict[str, list[float]]:
+  """Seconds per call of each fn (warm), measured A B A B ... `repeats` times each."""
+  inner = {k: _inner(f, target_s) for k, f in fns.items()}
+  out = {k: [] for k in fns}
+  for _ in range(repeats):
+    for k, f in fns.items():
+      out[k].append(time_calls(f, inner[k]))
+  return out
+
+
+def matmul_flops(repeats: int, n: int = 2048) -> dict:
+  """fp32 FLOP/s of a jitted n x n matmul on this machine (median of repeats)."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+  mm = jax.jit(jnp.matmul)
+  mm(a, b).block_until_ready()
+  times = [time_calls(lambda: mm(a, b).block_until_ready(), 1) for _ in range(max(repeats, 3))]
+  return {"n": n, "median_s": median(times), "flop_per_s": 2.0 * n**3 / median(times)}
+
+
+def cost_flops(compiled) -> float | None:
+  """The FLOPs XLA's cost analysis counts for a compiled function (None if it has none)."""
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else None
+  return float(cost["flops"]) if cost and "flops" in cost else None
