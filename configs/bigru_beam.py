@@ -21,16 +21,13 @@ The chapter's n-best output (`rank score words <e>`):
 
 import ml_collections
 
-from seq2seq_jax.config import check_arg, data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, run_config, train_config
 
-ARGS = ("multi30k", "eng_fra_full")  # get_config's arguments: configs/bigru_beam.py:<arg>
+ARGS = ("multi30k", "eng_fra_full")
 
 
 def get_config(arg: str = "multi30k") -> ml_collections.ConfigDict:
-  check_arg(arg, ARGS)
-  c = ml_collections.ConfigDict()
-  c.task = "translation"
-  c.seed = 1234
+  c = run_config("translation", seed=1234, arg=arg, args=ARGS)
 
   # + eng_fra_full's keys; whitespace tokens, lowercased; <s> source <e> as the chapter's reader
   c.data = data_config(

@@ -26,7 +26,7 @@ and --mode=evaluate --workdir=RUN (top-1/top-3/macro, per language, confusion PN
 
 import ml_collections
 
-from seq2seq_jax.config import check_arg, data_config, model_config, train_config
+from seq2seq_jax.config import data_config, model_config, run_config, train_config
 
 ARGS = (
   "default",
@@ -37,14 +37,11 @@ ARGS = (
   "bigru",
   "bilstm",
   "balanced",
-)  # get_config's arguments: configs/char_rnn.py:<arg>
+)
 
 
 def get_config(arg: str = "default") -> ml_collections.ConfigDict:
-  check_arg(arg, ARGS)
-  c = ml_collections.ConfigDict()
-  c.task = "classification"
-  c.seed = 0
+  c = run_config("classification", seed=0, arg=arg, args=ARGS)
 
   c.data = data_config("names", dir="../shared/data/names")  # one <Language>.txt per label
 

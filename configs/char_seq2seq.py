@@ -11,13 +11,11 @@ right within a few hundred steps:
 
 import ml_collections
 
-from seq2seq_jax.config import data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, run_config, train_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.task = "translation"
-  c.seed = 0
+  c = run_config("translation", seed=0)
 
   c.data = data_config(
     "char_pairs",

@@ -23,7 +23,7 @@ Best held-out BLEU found (Adam, dropout, beam, label smoothing; 57.76 with beam 
 
 import ml_collections
 
-from seq2seq_jax.config import check_arg, data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, run_config, train_config
 
 HEAT_MAP_SENTENCES = (
   "elle a cinq ans de moins que moi .",
@@ -38,14 +38,11 @@ ARGS = (
   "tutorial",
   "plain",
   "best",
-)  # get_config's arguments: configs/gru_attention.py:<arg>
+)
 
 
 def get_config(arg: str = "fast") -> ml_collections.ConfigDict:
-  check_arg(arg, ARGS)
-  c = ml_collections.ConfigDict()
-  c.task = "translation"
-  c.seed = 1234
+  c = run_config("translation", seed=1234, arg=arg, args=ARGS)
 
   c.data = data_config(  # the tutorial's pairs: both sides < 10 words, fra -> eng
     "eng_fra",

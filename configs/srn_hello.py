@@ -8,13 +8,11 @@ predicted string. It learns `ohlol` exactly within seconds:
 
 import ml_collections
 
-from seq2seq_jax.config import data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, run_config, train_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.task = "tagging"
-  c.seed = 0
+  c = run_config("tagging", seed=0)
 
   c.data = data_config("hello")  # one copy of the sequence per epoch, padded to 5
 

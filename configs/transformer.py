@@ -14,16 +14,13 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 
 import ml_collections
 
-from seq2seq_jax.config import check_arg, data_config, decode_config, model_config, train_config
+from seq2seq_jax.config import data_config, decode_config, model_config, run_config, train_config
 
-ARGS = ("numbers", "multi30k")  # get_config's arguments: configs/transformer.py:<arg>
+ARGS = ("numbers", "multi30k")
 
 
 def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
-  check_arg(arg, ARGS)
-  c = ml_collections.ConfigDict()
-  c.task = "translation"
-  c.seed = 1234
+  c = run_config("translation", seed=1234, arg=arg, args=ARGS)
 
   # + multi30k's keys; lowercase, <sos> source <eos> (the tutorial's source Field)
   c.data = data_config("numbers", "multi30k", min_freq=2)

@@ -3,7 +3,14 @@
 the dataset's file source, task kind and registry entry)."""
 
 from seq2seq_jax.config.data import data_config
-from seq2seq_jax.config.defaults import DECODE, TRAIN, check_arg, decode_config, train_config
+from seq2seq_jax.config.defaults import (
+  DECODE,
+  TRAIN,
+  check_arg,
+  decode_config,
+  run_config,
+  train_config,
+)
 from seq2seq_jax.config.models import MODELS, make_model, model_config
 
 __all__ = [
@@ -15,5 +22,6 @@ __all__ = [
   "decode_config",
   "make_model",
   "model_config",
+  "run_config",
   "train_config",
 ]

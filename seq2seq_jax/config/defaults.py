@@ -82,3 +82,14 @@ def check_arg(arg: str, args: tuple[str, ...]) -> None:
   """A config file's argument (`--config=configs/x.py:<arg>`) must be one of its ARGS."""
   if arg not in args:
     raise ConfigError(f"unknown config argument {arg!r}: use {', '.join(args[:-1])} or {args[-1]}")
+
+
+def run_config(
+  task: str, seed: int, arg: str | None = None, args: tuple[str, ...] = ()
+) -> ml_collections.ConfigDict:
+  """A config's top level: the task (cli.TASKS) and the seed of params, dropout and data
+  order; the config file adds the blocks. A file that takes an argument passes it with its
+  ARGS, and an unknown one is refused (`check_arg`)."""
+  if args:
+    check_arg(arg, args)
+  return ml_collections.ConfigDict({"task": task, "seed": seed})

@@ -127,12 +127,14 @@ def read_labels_file(path: str | Path) -> list[str]:
   return _read_lines(path, "label")
 
 
-def _import(model, init_args, state_dict, mapping, note: str) -> dict:
-  """The state_dict as the model's variables; a mismatch's message ends with `note`."""
-  from seq2seq_jax.interop.torch_import import abstract_variables, import_state_dict
+def _import(config, model, init_args, state_dict, note: str) -> dict:
+  """The state_dict as the model's variables (config.model's name mapping); a mismatch's
+  message ends with `note`."""
+  from seq2seq_jax.interop.torch_import import abstract_variables, import_state_dict, mapping_for
 
   try:
-    return import_state_dict(state_dict, mapping, abstract_variables(model, *init_args))
+    target = abstract_variables(model, *init_args)
+    return import_state_dict(state_dict, mapping_for(config.model), target)
   except CheckpointError as e:
     raise CheckpointError(f"{e} ({note})") from None
 
@@ -171,18 +173,12 @@ def import_translation(
   config, workdir: Path, state_dict, src_vocab: Vocab, tgt_vocab: Vocab
 ) -> int:
   """Writes a translation run with the imported weights; returns the parameter count."""
-  from seq2seq_jax.interop.torch_import import mapping_for
   from seq2seq_jax.tasks import translation
 
   model = translation.make_model(config, src_vocab, tgt_vocab)
   init_args = translation.init_args(config)
-  variables = _import(
-    model,
-    init_args,
-    state_dict,
-    mapping_for(config.model),
-    f"The vocabulary files give {len(src_vocab)} source and {len(tgt_vocab)} target tokens.",
-  )
+  note = f"The vocabulary files give {len(src_vocab)} source and {len(tgt_vocab)} target tokens."
+  variables = _import(config, model, init_args, state_dict, note)
 
   def write_files(d: Path) -> None:
     src_vocab.save(d / translation.SRC_VOCAB)
@@ -219,18 +215,12 @@ def classifier_split(config, labels: list[str]):
 
 def import_classifier(config, workdir: Path, state_dict, labels: list[str]) -> int:
   """Writes a classification run with the imported weights; returns the parameter count."""
-  from seq2seq_jax.interop.torch_import import mapping_for
   from seq2seq_jax.tasks import classification
 
   model = classification.make_model(config, len(labels))
   init_args = classification.init_args(config)
-  variables = _import(
-    model,
-    init_args,
-    state_dict,
-    mapping_for(config.model),
-    f"The labels file gives {len(labels)} labels.",
-  )
+  note = f"The labels file gives {len(labels)} labels."
+  variables = _import(config, model, init_args, state_dict, note)
   split = classifier_split(config, labels)
   return _write_run(
     config,
