@@ -97,6 +97,14 @@ def percent(sums: Sums, count: str = "correct") -> float:
   return 100.0 * sums.counts[count] / max(sums.weight, 1.0)
 
 
+def init_inputs(config, targets: bool = False) -> tuple[jax.Array, ...]:
+  """Dummy inputs that `model.init` traces once: ids [1,E] and lengths [1] at the first
+  bucket edge E (and target ids [1,E] for the translators); their values do not matter."""
+  edge = config.data.bucket_edges[0]
+  ids = jnp.ones((1, edge), jnp.int32)
+  return (ids, jnp.full((1,), edge, jnp.int32)) + ((ids,) if targets else ())
+
+
 def loss_line(name: str, m: dict[str, float]) -> str:
   """An epoch's line for a split: `Train Loss: 1.234`."""
   return f"\t{name} Loss: {m['loss']:.3f}"

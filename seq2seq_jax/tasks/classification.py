@@ -32,7 +32,15 @@ from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
 from seq2seq_jax.data.types import LabelledText
 from seq2seq_jax.errors import CheckpointError, DataError
 from seq2seq_jax.models.classifier import CharClassifier
-from seq2seq_jax.tasks.base import Sums, Task, loss_ppl_line, map_dataset, percent, smoothed
+from seq2seq_jax.tasks.base import (
+  Sums,
+  Task,
+  init_inputs,
+  loss_ppl_line,
+  map_dataset,
+  percent,
+  smoothed,
+)
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -168,8 +176,7 @@ def pad_names(names: Sequence[str], edges: Sequence[int]) -> tuple[np.ndarray, n
 
 def init_args(config) -> tuple:
   """Dummy (chars, length) that `model.init` traces once."""
-  edge = config.data.bucket_edges[0]
-  return jnp.ones((1, edge), jnp.int32), jnp.full((1,), edge, jnp.int32)
+  return init_inputs(config)
 
 
 def class_weights(train: Sequence[Example], num_classes: int, power: float) -> np.ndarray:

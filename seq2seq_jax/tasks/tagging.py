@@ -19,7 +19,7 @@ from seq2seq_jax.config.models import make_model
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.registry import load_tagged
 from seq2seq_jax.data.vocab import Vocab
-from seq2seq_jax.tasks.base import Sums, Task, map_dataset, percent, sequence_loss
+from seq2seq_jax.tasks.base import Sums, Task, init_inputs, map_dataset, percent, sequence_loss
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -90,10 +90,9 @@ def build_task(config, workdir: Path) -> Task:
     shown = predict(params, "validation")[: config.decode.epoch_samples]
     log.info("epoch %d predicted string: %s", epoch, ", ".join(shown))
 
-  edge = edges[0]
   return Task(
     model=model,
-    init_args=(jnp.zeros((1, edge), jnp.int32), jnp.full((1,), edge, jnp.int32)),
+    init_args=init_inputs(config),
     train_data=datasets["train"],
     eval_data={k: v for k, v in datasets.items() if k != "train"},
     loss_fn=make_loss_fn(model),

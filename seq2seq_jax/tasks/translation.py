@@ -24,7 +24,15 @@ from seq2seq_jax.data.registry import load_parallel
 from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import ConfigError, DataError, UserError
-from seq2seq_jax.tasks.base import Sums, Task, loss_ppl_line, map_dataset, percent, sequence_loss
+from seq2seq_jax.tasks.base import (
+  Sums,
+  Task,
+  init_inputs,
+  loss_ppl_line,
+  map_dataset,
+  percent,
+  sequence_loss,
+)
 from seq2seq_jax.tasks.sentences import (
   attention_maps,
   encode_source,
@@ -117,9 +125,7 @@ def make_dataset(
 
 def init_args(config) -> tuple:
   """Dummy (src, src_len, tgt_in) that `model.init` traces once."""
-  edge = config.data.bucket_edges[0]
-  ones = jnp.ones((1, edge), jnp.int32)
-  return ones, jnp.full((1,), edge, jnp.int32), ones
+  return init_inputs(config, targets=True)
 
 
 def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
