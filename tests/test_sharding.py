@@ -148,13 +148,14 @@ MULTI_HOST_SCRIPT = textwrap.dedent("""
     assert (jax.process_count(), jax.device_count()) == (2, 4), jax.devices()
     c = tiny_transformer_config()
     c.train.update(stop_after_steps=5, optimizer="sgd", learning_rate=0.1)
-    seen, batch_put = set(), train.batch_put
+    from seq2seq_jax.train import loop
+    seen, batch_put = set(), loop.batch_put
 
     def spy(shard, batch_size):  # the rows each put is handed, of how many global rows
       put = batch_put(shard, batch_size)
       return lambda b: seen.add((len(b["index"]), batch_size)) or put(b)
 
-    train.batch_put = spy
+    loop.batch_put = spy  # where the loop looks it up
     # the vocabulary files are written non-atomically: process 0 writes them, then the rest read
     from jax.experimental import multihost_utils
     if jax.process_index() == 0:
