@@ -27,6 +27,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from seq2seq_jax.config.validate import validate
 from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -97,6 +98,8 @@ TASK_MODES = {"translation": ("translate",), "classification": ("predict",), "ta
 
 
 def task_module(config):
+  """The module of config's task, once `validate(config)` found every key in its range."""
+  validate(config)
   name = config.get("task")
   if name not in TASKS:
     raise ConfigError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}.")
@@ -104,6 +107,11 @@ def task_module(config):
 
 
 def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
+  blocker = next((p for p in (workdir, *workdir.parents) if p.exists()), None)
+  if blocker is not None and not blocker.is_dir():
+    raise ConfigError(
+      f"--workdir={workdir}: {blocker} is a file; pass a directory (new or a run's)."
+    )
   import jax
 
   if _DISTRIBUTED.value:  # before the first device use (data parallel over every host's devices)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
 from seq2seq_jax.errors import ConfigError, DataError
 
 
@@ -78,3 +78,12 @@ def test_too_long_and_empty_are_clear_errors():
     BucketedDataset([dict(x=np.ones(30, np.int32))], np.array([30]), (5, 10), 4)
   with pytest.raises(DataError, match="empty"):
     BucketedDataset([], np.array([]), (5,), 4)
+
+
+def test_fit_edges_adds_one_edge_up_to_the_limit():
+  assert fit_edges((5, 10), [3, 10]) == (5, 10)  # everything fits: unchanged
+  assert fit_edges((5, 10), [3, 13, 11]) == (5, 10, 16)  # the longest, up to a multiple of 8
+  assert fit_edges((5, 10), [13], multiple=4) == (5, 10, 16)
+  assert fit_edges((5, 10), [13], limit=(14, "model.max_len")) == (5, 10, 14)  # capped
+  with pytest.raises(DataError, match=r"^test pairs: 2 longer than .* limit of 14 tokens "):
+    fit_edges((5, 10), [13, 15, 20], limit=(14, "model.max_len"), what="test pairs")

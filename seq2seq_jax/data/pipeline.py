@@ -14,11 +14,15 @@ Multi-host: `batches(rows=(lo, hi))` collates only rows [lo, hi) of each global
 batch (one process's devices' rows). The order, and each batch's edge, are those
 of the global batch (same seed everywhere), so every process agrees on each
 step's shape and together they feed the batch one process would.
+
+Evaluation keeps every example: `fit_edges` adds one edge for those longer than the
+configured edges, up to the model's own limit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +30,41 @@ import numpy as np
 from seq2seq_jax.errors import ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
+log = logging.getLogger("seq2seq_jax")
+
+
+def fit_edges(
+  edges: Sequence[int],
+  lengths: Sequence[int],
+  *,
+  multiple: int = 8,
+  limit: tuple[int, str] | None = None,
+  what: str = "examples",
+) -> tuple[int, ...]:
+  """`edges`, plus one edge when some of `lengths` exceed the largest: the longest length
+  rounded up to a `multiple`, at most the model's `limit` (its length, the key that sets
+  it; None: no limit). Lengths past the limit are a DataError with their count."""
+  edges = tuple(edges)
+  longest = max(lengths, default=0)
+  if longest <= edges[-1]:
+    return edges
+  if limit is not None:
+    over = sum(int(n) > limit[0] for n in lengths)
+    if over:
+      raise DataError(
+        f"{what}: {over} longer than the model's limit of {limit[0]} tokens ({limit[1]}; "
+        f"the longest has {longest}): raise {limit[1]} and retrain, or filter them out."
+      )
+  edge = -(-int(longest) // multiple) * multiple
+  edge = edge if limit is None else min(edge, limit[0])
+  log.warning(
+    "%s up to %d tokens > the largest bucket edge %d: adding an edge %d",
+    what,
+    longest,
+    edges[-1],
+    edge,
+  )
+  return edges + (edge,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +98,7 @@ class BucketedDataset:
     if max(self.lengths) > self.edges[-1]:
       raise DataError(
         f"an example has length {max(self.lengths)} > the largest bucket edge "
-        f"{self.edges[-1]}: raise data.max_len or filter longer sentences."
+        f"{self.edges[-1]}: raise data.bucket_edges or filter longer examples."
       )
     if self.sampling not in ("shuffle", "balanced"):
       raise ConfigError(f"unknown sampling {self.sampling!r}; use shuffle or balanced.")

@@ -26,7 +26,7 @@ import numpy as np
 
 from seq2seq_jax import metrics, plots
 from seq2seq_jax.config import models as config_models
-from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
 from seq2seq_jax.data.registry import load_labelled
 from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
 from seq2seq_jax.data.types import LabelledText
@@ -133,15 +133,10 @@ def make_model(config, num_classes: int) -> CharClassifier:
 
 
 def bucket_edges(config, examples: Iterable[Example]) -> tuple[int, ...]:
-  """config.data.bucket_edges, plus one edge (multiple of 4) if a name is longer."""
-  edges = tuple(config.data.bucket_edges)
-  longest = max(len(n) for n, _ in examples)
-  if longest > edges[-1]:
-    log.warning(
-      "longest name has %d letters > the largest bucket edge %d: adding an edge", longest, edges[-1]
-    )
-    edges += (-(-longest // 4) * 4,)
-  return edges
+  """config.data.bucket_edges, plus one edge (multiple of 4) if a name is longer (the RNN
+  has no length limit): `pipeline.fit_edges`."""
+  lengths = [len(n) for n, _ in examples]
+  return fit_edges(config.data.bucket_edges, lengths, multiple=4, what="names")
 
 
 def make_dataset(

@@ -19,7 +19,7 @@ import numpy as np
 
 from seq2seq_jax import decoding, metrics, train
 from seq2seq_jax.config import models as config_models
-from seq2seq_jax.data.pipeline import BucketedDataset
+from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
 from seq2seq_jax.data.registry import load_parallel
 from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
@@ -62,6 +62,17 @@ def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):
   )
 
 
+def length_limit(config) -> tuple[int, str] | None:
+  """The longest padded length the model takes and the key that sets it (None: no limit):
+  the transformer's positions, the fixed-length attention's slots."""
+  m = config.model
+  if m.name == "transformer":
+    return m.max_len, "model.max_len"
+  if m.name == "rnn" and m.attention == "fixed":
+    return m.max_length, "model.max_length"
+  return None
+
+
 def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab, Vocab]:
   """Loads the run's saved vocabularies, or builds them and saves them.
 
@@ -91,8 +102,18 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
 
 
 def make_dataset(
-  config, pairs, src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int, *, drop_long: bool
+  config,
+  pairs,
+  src_vocab: Vocab,
+  tgt_vocab: Vocab,
+  batch_size: int,
+  *,
+  drop_long: bool,
+  split: str = "",
 ) -> BucketedDataset:
+  """The pairs' batches. drop_long (training): pairs longer than the largest bucket edge are
+  dropped; else (evaluation) every pair is kept, the longer ones in one more edge up to the
+  model's limit (`pipeline.fit_edges`; past it: a DataError)."""
   edges = tuple(config.data.bucket_edges)
   examples, lengths, dropped = [], [], 0
   for src_words, tgt_words in pairs:
@@ -114,6 +135,9 @@ def make_dataset(
     lengths.append(length)
   if dropped:
     log.warning("dropped %d training pairs longer than the largest bucket (%d)", dropped, edges[-1])
+  if not drop_long:
+    what = f"{split} pairs".lstrip()
+    edges = fit_edges(edges, lengths, limit=length_limit(config), what=what)
   return BucketedDataset(
     examples,
     np.asarray(lengths),
@@ -213,10 +237,13 @@ def build_task(config, workdir: Path) -> Task:
   )
   model = make_model(config, src_vocab, tgt_vocab)
   bs, ebs = config.train.batch_size, config.train.eval_batch_size
+  evaluated = lambda split, pairs: make_dataset(
+    config, pairs, src_vocab, tgt_vocab, ebs, drop_long=False, split=split
+  )  # every pair kept: the longer ones in one more edge
   datasets = {
     "train": make_dataset(config, data.train, src_vocab, tgt_vocab, bs, drop_long=True),
-    "validation": make_dataset(config, data.validation, src_vocab, tgt_vocab, ebs, drop_long=False),
-    "test": make_dataset(config, data.test, src_vocab, tgt_vocab, ebs, drop_long=False),
+    "validation": evaluated("validation", data.validation),
+    "test": evaluated("test", data.test),
   }
 
   def report(params, split: str) -> dict:
