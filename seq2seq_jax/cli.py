@@ -27,8 +27,9 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from seq2seq_jax import rundir
 from seq2seq_jax.config.validate import validate
-from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
+from seq2seq_jax.errors import ConfigError, UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config", None, "Config file (configs/*.py[:arg]).", lock_config=True
@@ -50,8 +51,17 @@ _COORDINATOR = flags.DEFINE_string(
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "--distributed: process count.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "--distributed: this process's index.")
 
+_INIT_FROM = flags.DEFINE_string(
+  "init_from",
+  None,
+  "Train: start a new run from the best weights of the run in this directory (its "
+  "vocabularies or split too), with a fresh optimiser, step 0 and no best-so-far. Used only "
+  "while the workdir has no checkpoint: rerunning the command resumes.",
+)
+
 log = logging.getLogger("seq2seq_jax")
-CONFIG_FILE = "config.json"
+CONFIG_FILE = rundir.CONFIG_FILE
+load_run_config = rundir.load_config
 
 
 def setup_logging() -> None:
@@ -75,16 +85,6 @@ def default_workdir() -> Path:
   path, _, arg = spec.partition(":")
   name = Path(path).stem + (f"_{arg}" if arg else "")
   return Path("runs") / name
-
-
-def load_run_config(workdir: Path) -> ml_collections.ConfigDict:
-  path = workdir / CONFIG_FILE
-  if not path.exists():
-    raise CheckpointError(
-      f"{workdir} is not a seq2seq_jax run (no {CONFIG_FILE}): pass the "
-      "--workdir of a trained run, or train one first."
-    )
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
 # task name -> module with build_task(config, workdir) -> train.Task, and
@@ -123,11 +123,13 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
     if config is None:
       raise ConfigError("--config is required to train, e.g. --config=configs/transformer.py")
     module = task_module(config)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
-    log.info("work directory: %s", workdir.absolute())
-    task = module.build_task(config, workdir)
-    result = train.train_and_evaluate(task, config, workdir)
+    init_from = Path(_INIT_FROM.value) if _INIT_FROM.value else None
+    with rundir.open_run(workdir, config, lock=jax.process_index() == 0):
+      log.info("work directory: %s", workdir.absolute())
+      if init_from is not None:
+        rundir.copy_run_files(init_from, workdir, module.RUN_FILES)
+      task = module.build_task(config, workdir)
+      result = train.train_and_evaluate(task, config, workdir, init_from=init_from)
     log.info("result: %s", json.dumps(result, default=str))
     return
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from seq2seq_jax import cli  # --config, --workdir and the one-line error handling
+from seq2seq_jax import cli, rundir  # --config, --workdir and the one-line error handling
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import CheckpointError, ConfigError, DataError, UserError
 
@@ -151,7 +151,7 @@ def _write_run(config, workdir: Path, model, init_args, variables, state_dict, w
   # restore_params / a fine-tuning run find the structure they expect.
   state = train.create_state(model, init_args, config).replace(params=jax.device_put(variables))
   workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / cli.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+  rundir.write_config(workdir, config)
   write_files(workdir)
   (workdir / "params.txt").write_text(train.param_summary(state.params) + "\n")
   imported_from = (

@@ -45,6 +45,7 @@ from seq2seq_jax.tasks.base import (
 log = logging.getLogger("seq2seq_jax")
 
 SPLIT_FILE = "split.json"
+RUN_FILES = (SPLIT_FILE,)  # what the run directory holds besides config and checkpoints
 SPLITS = ("train", "validation", "test")
 Example = tuple[str, int]  # (ascii name, label id)
 

@@ -24,6 +24,7 @@ from seq2seq_jax.tasks.base import Sums, Task, init_inputs, map_dataset, percent
 log = logging.getLogger("seq2seq_jax")
 
 SYMBOLS = "vocab_symbols.json"
+RUN_FILES = (SYMBOLS,)  # what the run directory holds besides config and checkpoints
 
 
 def symbols(seqs) -> Vocab:

@@ -45,6 +45,7 @@ from seq2seq_jax.tasks.sentences import (
 log = logging.getLogger("seq2seq_jax")
 
 SRC_VOCAB, TGT_VOCAB = "vocab_src.json", "vocab_tgt.json"
+RUN_FILES = (SRC_VOCAB, TGT_VOCAB)  # what the run directory holds besides config and checkpoints
 
 
 def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):

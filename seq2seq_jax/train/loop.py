@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from seq2seq_jax import plots
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.rundir import load_config
 from seq2seq_jax.tasks.base import Sums, Task
 from seq2seq_jax.train.checkpoint import Checkpoints, Meta
 from seq2seq_jax.train.sharding import batch_put, data_sharding, fetch, host_rows, is_main_process
@@ -84,8 +85,13 @@ def _append_jsonl(path: Path, record: dict) -> None:
     f.write(json.dumps(record) + "\n")
 
 
-def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
-  """Trains `config.train.num_epochs` epochs (resuming from `workdir`), then reports test."""
+def train_and_evaluate(
+  task: Task, config, workdir: str | Path, init_from: str | Path | None = None
+) -> dict:
+  """Trains `config.train.num_epochs` epochs (resuming from `workdir`), then reports test.
+
+  init_from: a run whose best params start this one (fresh optimiser state, step 0, no
+  best-so-far), used only while `workdir` has no checkpoint, so a rerun resumes."""
   workdir = Path(workdir)
   batch_shard, replicated = data_sharding()
   if config.train.batch_size % jax.device_count():
@@ -112,6 +118,13 @@ def train_and_evaluate(task: Task, config, workdir: str | Path) -> dict:
     state, meta = ckpts.restore("latest", state)
     state = jax.device_put(state, replicated)
     log.info("resuming from step %d in %s", int(state.step), ckpts.root)
+    if init_from is not None:
+      log.info("--init_from=%s ignored: %s already holds checkpoints", init_from, workdir)
+  elif init_from is not None:
+    source = load_config(Path(init_from))  # its optimiser state's structure, for the restore
+    params = restore_params(task.model, task.init_args, source, init_from)
+    state = jax.device_put(state.replace(params=params), replicated)
+    log.info("starting from the best params of %s (fresh optimiser)", init_from)
 
   train_step, eval_step = make_steps(task.loss_fn, accum, config.train.compute_dtype)
   steps_per_epoch = task.train_data.num_batches()
