@@ -158,7 +158,9 @@ def _train(task: Task, config, workdir: Path, ckpts: Checkpoints, stop: Interrup
       stopping = bool(stop.requested or (stop_after and step >= stop_after))
       if stopping:
         break
-      if ckpt_every and step % ckpt_every == 0:
+      # not on the epoch's last step: the epoch's end saves it, with its evaluation (a save
+      # here first would make that one a no-op, and a resume would skip the evaluation)
+      if ckpt_every and step % ckpt_every == 0 and step % steps_per_epoch:
         save("latest", sums, time.time() - t0)
     bar.close()
     if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
