@@ -40,9 +40,14 @@ class Interrupt:
     self.requested = True
     log.warning("stop requested: saving a checkpoint after this step (Ctrl-C again to abort)")
 
-  def __exit__(self, *exc):
+  def release(self):
+    """Back to the previous handlers (a Ctrl-C then aborts at once, as outside training)."""
     for sig, handler in self._old.items():
       signal.signal(sig, handler)
+    self._old = {}
+
+  def __exit__(self, *exc):
+    self.release()
 
 
 @jax.jit

@@ -212,6 +212,7 @@ def _train(task: Task, config, workdir: Path, ckpts: Checkpoints, stop: Interrup
       log.info("early stop: no better valid %s for %d epochs", task.selects, patience)
       break
 
+  stop.release()  # the report cannot stop half-way and resume: a Ctrl-C now aborts at once
   log.info(
     "best valid %s %.3f at epoch %s; evaluating that checkpoint",
     task.selects,
