@@ -10,8 +10,9 @@
   python -m seq2seq_jax.main --mode=translate --workdir=DIR "ein mann ." ...   (or lines on stdin)
   python -m seq2seq_jax.main --mode=predict   --workdir=DIR Hinton Schmidhuber  (classifier runs)
 
-A user error (bad data, config, checkpoint) prints one line `error: ...` and
-exits with status 2, without a traceback.
+A user error (bad data, config, checkpoint, a NaN loss) prints one line `error: ...` and
+exits with status 2, without a traceback. Exit status: 0 done (train.stop_after_steps
+included), 2 a user error, 130 interrupted (SIGINT/SIGTERM: after saving a checkpoint).
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
       task = module.build_task(config, workdir)
       result = train.train_and_evaluate(task, config, workdir, init_from=init_from)
     log.info("result: %s", json.dumps(result, default=str))
+    if result.get("interrupted"):  # SIGINT/SIGTERM, after saving: 128 + SIGINT
+      sys.exit(130)
     return
 
   saved = load_run_config(workdir)
@@ -217,12 +220,18 @@ def workdir_value() -> Path | None:
 
 
 def exit_on_user_error(fn: Callable[[], None]) -> None:
-  """Runs fn; a `UserError` becomes one `error: ...` line on stderr and exit status 2."""
+  """Runs fn; a `UserError` becomes one `error: ...` line on stderr and exit status 2, an
+  abort (a second Ctrl-C, which does not wait for a save) one line and status 130."""
   try:
     fn()
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:
+    print(
+      "error: interrupted; run the same command to resume from the last checkpoint", file=sys.stderr
+    )
+    sys.exit(130)
 
 
 def main(argv: list[str]) -> None:

@@ -21,3 +21,7 @@ class ConfigError(UserError, ValueError):
 
 class CheckpointError(UserError):
   """No checkpoint where one is needed, or a corrupt/truncated one."""
+
+
+class TrainingError(UserError):
+  """The run cannot go on as configured: the loss or the parameters became NaN or infinite."""

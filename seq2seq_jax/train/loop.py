@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.rundir import load_config
 from seq2seq_jax.tasks.base import Sums, Task
 from seq2seq_jax.train.checkpoint import Checkpoints, Meta
+from seq2seq_jax.train.guard import Interrupt, check_loss, check_state
 from seq2seq_jax.train.sharding import batch_put, data_sharding, fetch, host_rows, is_main_process
 from seq2seq_jax.train.steps import create_state, make_steps
 
@@ -52,32 +52,6 @@ def param_summary(params) -> str:
   return "\n".join(rows + [f"total parameters: {total:,}"])
 
 
-class _Interrupt:
-  """Turns SIGTERM/SIGINT into a flag checked between steps, so a stop saves first."""
-
-  def __init__(self):
-    self.requested = False
-    self._old = {}
-
-  def __enter__(self):
-    for sig in (signal.SIGINT, signal.SIGTERM):
-      try:
-        self._old[sig] = signal.signal(sig, self._handle)
-      except ValueError:  # not in the main thread
-        pass
-    return self
-
-  def _handle(self, signum, frame):
-    if self.requested:  # second Ctrl-C: give up at once
-      raise KeyboardInterrupt
-    self.requested = True
-    log.warning("stop requested: saving a checkpoint after this step (Ctrl-C again to abort)")
-
-  def __exit__(self, *exc):
-    for sig, handler in self._old.items():
-      signal.signal(sig, handler)
-
-
 def _append_jsonl(path: Path, record: dict) -> None:
   if not is_main_process():
     return
@@ -85,14 +59,35 @@ def _append_jsonl(path: Path, record: dict) -> None:
     f.write(json.dumps(record) + "\n")
 
 
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+  """Rewrites `path` with `records` (atomically: a temporary file renamed over it)."""
+  if not is_main_process():
+    return
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+  tmp.replace(path)
+
+
 def train_and_evaluate(
   task: Task, config, workdir: str | Path, init_from: str | Path | None = None
 ) -> dict:
   """Trains `config.train.num_epochs` epochs (resuming from `workdir`), then reports test.
 
+  Returns the test report, or {"stopped_at_step": N} when it stopped early with a checkpoint
+  (train.stop_after_steps), with "interrupted": True when a signal asked it to. A run killed
+  anywhere resumes from its latest checkpoint to the same result: metrics.jsonl is rewritten
+  from that checkpoint's history on every start, so no epoch line is written twice.
   init_from: a run whose best params start this one (fresh optimiser state, step 0, no
-  best-so-far), used only while `workdir` has no checkpoint, so a rerun resumes."""
+  best-so-far), used only while `workdir` has no checkpoint, so a rerun resumes.
+  """
   workdir = Path(workdir)
+  with Checkpoints(workdir) as ckpts, Interrupt() as stop:
+    return _train(task, config, workdir, ckpts, stop, init_from)
+
+
+def _train(
+  task: Task, config, workdir: Path, ckpts: Checkpoints, stop: Interrupt, init_from
+) -> dict:
   batch_shard, replicated = data_sharding()
   if config.train.batch_size % jax.device_count():
     raise ConfigError(
@@ -112,7 +107,6 @@ def train_and_evaluate(
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   log.info("model has %s trainable parameters", f"{n_params:,}")
 
-  ckpts = Checkpoints(workdir)
   meta = Meta()
   if ckpts.latest_step() is not None:
     state, meta = ckpts.restore("latest", state)
@@ -131,96 +125,108 @@ def train_and_evaluate(
   stop_after = config.train.stop_after_steps
   ckpt_every = config.train.checkpoint_every_steps
   metrics_path = workdir / "metrics.jsonl"
+  _write_jsonl(metrics_path, meta.history)  # drops lines written after that checkpoint
   step = int(state.step)
   first_epoch, offset = divmod(step, steps_per_epoch)
 
-  def save_latest(epoch_sums, epoch_seconds: float = 0.0):
-    meta.epoch_sums = None if epoch_sums is None else fetch(epoch_sums).to_dict()
-    meta.epoch_seconds = epoch_seconds  # a resumed epoch's time counts every process's part
-    ckpts.save("latest", state, meta)
+  def save(which: str, epoch_sums=None, epoch_seconds: float = 0.0):
+    """Saves `which` after checking that nothing in it is NaN or infinite."""
+    if epoch_sums is not None:
+      epoch_sums = fetch(epoch_sums)
+      check_loss(epoch_sums.loss, step, ckpts.latest_step())
+    check_state(state, step, ckpts.latest_step())
+    if which == "latest":
+      meta.epoch_sums = None if epoch_sums is None else epoch_sums.to_dict()
+      meta.epoch_seconds = epoch_seconds  # a resumed epoch's time counts every process's part
+    ckpts.save(which, state, meta)
 
   put = batch_put(batch_shard, task.train_data.batch_size)
   rows = host_rows(batch_shard, task.train_data.batch_size)  # None: one process, every row
 
   def stopped():
     log.info("stopped at step %d; run the same command again to resume", step)
-    ckpts.close()
-    return {"stopped_at_step": step}
+    return {"stopped_at_step": step, **({"interrupted": True} if stop.requested else {})}
 
-  with _Interrupt() as stop:
-    last_epoch = first_epoch if meta.stopped_early else config.train.num_epochs
-    for epoch in range(first_epoch, last_epoch):
-      t0 = time.time() - (meta.epoch_seconds if offset else 0.0)
-      sums = Sums.from_dict(meta.epoch_sums) if offset and meta.epoch_sums else None
-      bar = tqdm(
-        task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
-        total=steps_per_epoch,
-        initial=offset,
-        desc=f"epoch {epoch + 1}",
-        leave=False,
-        dynamic_ncols=True,
-        mininterval=1.0,
-      )
-      stopping = False
-      for batch in bar:
-        state, out = train_step(state, put(batch))
-        sums = out if sums is None else sums + out
-        step += 1
-        if step % config.train.log_every_steps == 0:
-          loss_sum, weight = fetch((sums.loss, sums.weight))
-          bar.set_postfix(loss=f"{float(loss_sum / weight):.3f}")
-        stopping = bool(stop.requested or (stop_after and step >= stop_after))
-        if stopping:
-          break
-        if ckpt_every and step % ckpt_every == 0:
-          save_latest(sums, time.time() - t0)
-      bar.close()
-      if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
-        save_latest(sums, time.time() - t0)
-        return stopped()
-      offset = 0
-      train_m = task.summarize(jax.tree.map(float, fetch(sums)))
-      valid_m = evaluate(
-        eval_step, state.params, task.eval_data["validation"], task.summarize, batch_shard
-      )
-      seconds = time.time() - t0
-      record = {
-        "epoch": epoch + 1,
-        "step": step,
-        "seconds": round(seconds, 2),
-        **{f"train_{k}": v for k, v in train_m.items()},
-        **{f"valid_{k}": v for k, v in valid_m.items()},
-      }
-      meta.history.append(record)
-      _append_jsonl(metrics_path, record)
-      log.info(
-        "Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60, step
-      )
-      for name, m in (("Train", train_m), (" Val.", valid_m)):
-        log.info("%s", task.epoch_line(name, m))
-      if task.on_epoch_end is not None:
-        task.on_epoch_end(state.params, epoch + 1)
-      if valid_m[task.selects] < meta.best_value:
-        meta.best_value, meta.best_epoch = valid_m[task.selects], epoch + 1
-        ckpts.save("best", state, meta)
-      patience = config.train.early_stop_patience
-      meta.stopped_early = bool(patience and epoch + 1 - meta.best_epoch >= patience)
-      save_latest(None)
-      if is_main_process():
-        plots.loss_curves(
-          {
-            "train": [(r["epoch"], r["train_loss"]) for r in meta.history],
-            "valid": [(r["epoch"], r["valid_loss"]) for r in meta.history],
-          },
-          workdir / "loss.png",
-          title="loss per epoch",
-        )
-      if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
-        return stopped()
-      if meta.stopped_early:
-        log.info("early stop: no better valid %s for %d epochs", task.selects, patience)
+  last_epoch = first_epoch if meta.stopped_early else config.train.num_epochs
+  for epoch in range(first_epoch, last_epoch):
+    t0 = time.time() - (meta.epoch_seconds if offset else 0.0)
+    sums = Sums.from_dict(meta.epoch_sums) if offset and meta.epoch_sums else None
+    bar = tqdm(
+      task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
+      total=steps_per_epoch,
+      initial=offset,
+      desc=f"epoch {epoch + 1}",
+      leave=False,
+      dynamic_ncols=True,
+      mininterval=1.0,
+    )
+    stopping = False
+    for batch in bar:
+      state, out = train_step(state, put(batch))
+      sums = out if sums is None else sums + out
+      step += 1
+      if step % config.train.log_every_steps == 0:
+        loss_sum, weight = fetch((sums.loss, sums.weight))
+        check_loss(loss_sum, step, ckpts.latest_step())
+        bar.set_postfix(loss=f"{float(loss_sum / weight):.3f}")
+      stopping = bool(stop.requested or (stop_after and step >= stop_after))
+      if stopping:
         break
+      # not on the epoch's last step: the epoch's end saves it, with its evaluation (a save
+      # here first would make that one a no-op, and a resume would skip the evaluation)
+      if ckpt_every and step % ckpt_every == 0 and step % steps_per_epoch:
+        save("latest", sums, time.time() - t0)
+    bar.close()
+    if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
+      save("latest", sums, time.time() - t0)
+      return stopped()
+    offset = 0
+    train_sums = fetch(sums)
+    check_loss(train_sums.loss, step, ckpts.latest_step())
+    train_m = task.summarize(jax.tree.map(float, train_sums))
+    valid_m = evaluate(
+      eval_step, state.params, task.eval_data["validation"], task.summarize, batch_shard
+    )
+    check_loss(valid_m["loss"], step, ckpts.latest_step())
+    seconds = time.time() - t0
+    record = {
+      "epoch": epoch + 1,
+      "step": step,
+      "seconds": round(seconds, 2),
+      **{f"train_{k}": v for k, v in train_m.items()},
+      **{f"valid_{k}": v for k, v in valid_m.items()},
+    }
+    meta.history.append(record)
+    _append_jsonl(metrics_path, record)
+    log.info(
+      "Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60, step
+    )
+    for name, m in (("Train", train_m), (" Val.", valid_m)):
+      log.info("%s", task.epoch_line(name, m))
+    if task.on_epoch_end is not None:
+      task.on_epoch_end(state.params, epoch + 1)
+    if valid_m[task.selects] < meta.best_value:
+      meta.best_value, meta.best_epoch = valid_m[task.selects], epoch + 1
+      save("best")
+    patience = config.train.early_stop_patience
+    meta.stopped_early = bool(patience and epoch + 1 - meta.best_epoch >= patience)
+    save("latest")
+    if is_main_process():
+      plots.loss_curves(
+        {
+          "train": [(r["epoch"], r["train_loss"]) for r in meta.history],
+          "valid": [(r["epoch"], r["valid_loss"]) for r in meta.history],
+        },
+        workdir / "loss.png",
+        title="loss per epoch",
+      )
+    if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
+      return stopped()
+    if meta.stopped_early:
+      log.info("early stop: no better valid %s for %d epochs", task.selects, patience)
+      break
 
+  stop.release()  # the report cannot stop half-way and resume: a Ctrl-C now aborts at once
   log.info(
     "best valid %s %.3f at epoch %s; evaluating that checkpoint",
     task.selects,
@@ -228,7 +234,6 @@ def train_and_evaluate(
     meta.best_epoch,
   )
   best_state, _ = ckpts.restore("best", state)
-  ckpts.close()
   result = evaluate_split(task, best_state.params, "test", eval_step, batch_shard)
   result.update(
     parameters=n_params,
@@ -253,9 +258,6 @@ def evaluate_split(task: Task, params, split: str, eval_step=None, shard=None) -
 def restore_params(model, init_args: tuple, config, workdir: str | Path, which: str = "best"):
   """Params of the `which` checkpoint in workdir (for evaluate / translate modes)."""
   state = create_state(model, init_args, config)
-  ckpts = Checkpoints(workdir)
-  try:
+  with Checkpoints(workdir) as ckpts:
     state, _ = ckpts.restore(which, state)
-  finally:
-    ckpts.close()
   return state.params
