@@ -33,12 +33,7 @@ HEAT_MAP_SENTENCES = (
 )
 
 
-ARGS = (
-  "fast",
-  "tutorial",
-  "plain",
-  "best",
-)
+ARGS = ("fast", "tutorial", "plain", "best")
 
 
 def get_config(arg: str = "fast") -> ml_collections.ConfigDict:

@@ -32,6 +32,29 @@ def load_config(name: str = "transformer", arg: str | None = None):
   return module.get_config(arg) if arg else module.get_config()
 
 
+# The tiny transformer of the command-line tests, as --config.a.b=value flags.
+TINY_FLAGS = {
+  "model.hid": 32,
+  "model.enc_layers": 1,
+  "model.dec_layers": 1,
+  "model.heads": 4,
+  "model.ff": 64,
+  "data.num_train": 300,
+  "data.num_valid": 64,
+  "data.num_test": 64,
+  "train.num_epochs": 1,
+  "train.batch_size": 32,
+  "decode.max_len": 20,
+  "decode.eval_beam_sizes": "(2,)",
+}
+
+
+def tiny_flags(**changes) -> list[str]:
+  """TINY_FLAGS as command-line overrides, with `changes` (block__key=value for block.key)."""
+  flags = {**TINY_FLAGS, **{k.replace("__", "."): v for k, v in changes.items()}}
+  return [f"--config.{k}={v}" for k, v in flags.items()]
+
+
 def tiny_transformer_config():
   c = load_config("transformer")
   c.model.update(hid=32, enc_layers=1, dec_layers=1, heads=4, ff=64, dropout=0.1, max_len=32)

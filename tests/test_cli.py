@@ -7,22 +7,9 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tiny_flags
 
-TINY = [
-  "--config.model.hid=32",
-  "--config.model.enc_layers=1",
-  "--config.model.dec_layers=1",
-  "--config.model.heads=4",
-  "--config.model.ff=64",
-  "--config.data.num_train=300",
-  "--config.data.num_valid=64",
-  "--config.data.num_test=64",
-  "--config.train.num_epochs=1",
-  "--config.train.batch_size=32",
-  "--config.decode.max_len=20",
-  "--config.decode.eval_beam_sizes=(2,)",
-]
+TINY = tiny_flags()
 
 
 def cli(*args, stdin=None, cwd=ROOT):

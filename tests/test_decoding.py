@@ -114,17 +114,8 @@ def test_length_penalty_prefers_longer_hypotheses():
 
 
 def transformer_and_params():
-  cfg = TransformerConfig(
-    src_vocab_size=11,
-    tgt_vocab_size=13,
-    hid=32,
-    enc_layers=2,
-    dec_layers=2,
-    heads=4,
-    ff=48,
-    dropout=0.0,
-    max_len=32,
-  )
+  kw = dict(hid=32, enc_layers=2, dec_layers=2, heads=4, ff=48, dropout=0.0, max_len=32)
+  cfg = TransformerConfig(src_vocab_size=11, tgt_vocab_size=13, **kw)
   model = Transformer(cfg)
   src = jnp.ones((1, 6), jnp.int32)
   params = jax.jit(model.init)(jax.random.PRNGKey(0), src, jnp.array([6]), src)

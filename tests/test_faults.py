@@ -24,24 +24,14 @@ from seq2seq_jax import train
 from seq2seq_jax.errors import CheckpointError
 from seq2seq_jax.tasks import translation
 from seq2seq_jax.train.checkpoint import Checkpoints
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tiny_flags
 
 HOOKS = Path(__file__).parent / "faults"
 TINY = [
   "--config=configs/transformer.py",
-  "--config.model.hid=32",
-  "--config.model.enc_layers=1",
-  "--config.model.dec_layers=1",
-  "--config.model.heads=4",
-  "--config.model.ff=64",
-  "--config.data.num_train=300",
-  "--config.data.num_valid=64",
-  "--config.data.num_test=16",
-  "--config.train.num_epochs=2",
-  "--config.train.batch_size=32",
-  "--config.train.checkpoint_every_steps=4",  # 10 steps an epoch: saves at 4, 8, 10, 12, ...
-  "--config.decode.max_len=20",
-  "--config.decode.eval_beam_sizes=(2,)",
+  *tiny_flags(  # 10 steps an epoch: saves at 4, 8, 10, 12, ...
+    data__num_test=16, train__num_epochs=2, train__checkpoint_every_steps=4
+  ),
 ]
 TIMINGS = ("seconds", "seconds_per_epoch", "attention_png")  # and *_sentences_per_second
 

@@ -12,11 +12,11 @@ import pytest
 
 from seq2seq_jax.errors import UserError
 from seq2seq_jax.rundir import RESUMABLE, RunLock, changes, resumable
-from tests.conftest import ROOT
-from tests.test_cli import TINY, assert_user_error, cli
+from tests.conftest import ROOT, tiny_flags
+from tests.test_cli import assert_user_error, cli
 
 CONFIG = "--config=configs/transformer.py"
-QUICK = [*TINY, "--config.decode.eval_beam_sizes=()", "--config.decode.num_samples=0"]
+QUICK = tiny_flags(decode__eval_beam_sizes="()", decode__num_samples=0)
 
 
 def files(workdir: Path) -> dict[str, bytes]:

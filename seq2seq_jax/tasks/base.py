@@ -148,3 +148,11 @@ class Task:
   epoch_line: Callable[[str, dict[str, float]], str] = loss_line
   selects: str = "loss"
   on_epoch_end: Callable[[Any, int], None] | None = None
+
+  @classmethod
+  def of(cls, model, init_args: tuple, datasets: dict[str, BucketedDataset], **kw) -> Task:
+    """The task over `datasets`: "train" and the evaluation splits (validation, test)."""
+    evals = {k: v for k, v in datasets.items() if k != "train"}
+    return cls(
+      model=model, init_args=init_args, train_data=datasets["train"], eval_data=evals, **kw
+    )

@@ -32,15 +32,8 @@ from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
 from seq2seq_jax.data.types import LabelledText
 from seq2seq_jax.errors import CheckpointError, DataError
 from seq2seq_jax.models.classifier import CharClassifier
-from seq2seq_jax.tasks.base import (
-  Sums,
-  Task,
-  init_inputs,
-  loss_ppl_line,
-  map_dataset,
-  percent,
-  smoothed,
-)
+from seq2seq_jax.tasks import base
+from seq2seq_jax.tasks.base import Sums, Task, map_dataset
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -172,7 +165,7 @@ def pad_names(names: Sequence[str], edges: Sequence[int]) -> tuple[np.ndarray, n
 
 def init_args(config) -> tuple:
   """Dummy (chars, length) that `model.init` traces once."""
-  return init_inputs(config)
+  return base.init_inputs(config)
 
 
 def class_weights(train: Sequence[Example], num_classes: int, power: float) -> np.ndarray:
@@ -195,7 +188,7 @@ def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
     counts = {"correct": ((rank == 0) * real).sum(), "correct3": ((rank < 3) * real).sum()}
     sums = Sums(loss=(nll * real).sum(), weight=real.sum(), norm=real.sum(), counts=counts)
     if train:
-      nll = smoothed(nll, logp, label_smoothing)
+      nll = base.smoothed(nll, logp, label_smoothing)
       real = real * jnp.asarray(weights)[batch["label"]]
       sums = sums.replace(norm=real.sum())
     return (nll * real).sum() / jnp.maximum(real.sum(), 1e-9), sums
@@ -208,8 +201,8 @@ def summarize(sums: Sums) -> dict[str, float]:
   return {
     "loss": loss,
     "ppl": metrics.perplexity(loss),
-    "accuracy": percent(sums),
-    "top3_accuracy": percent(sums, "correct3"),
+    "accuracy": base.percent(sums),
+    "top3_accuracy": base.percent(sums, "correct3"),
   }
 
 
@@ -293,15 +286,14 @@ def build_task(config, workdir: Path) -> Task:
     return {**out, "confusion_png": str(path), "duplicates": dup}
 
   weights = class_weights(split.train, num_classes, t.class_balance)
-  return Task(
-    model=model,
-    init_args=init_args(config),
-    train_data=datasets["train"],
-    eval_data={k: v for k, v in datasets.items() if k != "train"},
+  return Task.of(
+    model,
+    init_args(config),
+    datasets,
     loss_fn=make_loss_fn(model, t.label_smoothing, weights),
     summarize=summarize,
     report=report,
-    epoch_line=loss_ppl_line,
+    epoch_line=base.loss_ppl_line,
     on_epoch_end=sample_printer(config, model, split, edges, datasets["train"].num_batches()),
   )
 

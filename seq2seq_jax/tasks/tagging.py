@@ -91,11 +91,10 @@ def build_task(config, workdir: Path) -> Task:
     shown = predict(params, "validation")[: config.decode.epoch_samples]
     log.info("epoch %d predicted string: %s", epoch, ", ".join(shown))
 
-  return Task(
-    model=model,
-    init_args=init_inputs(config),
-    train_data=datasets["train"],
-    eval_data={k: v for k, v in datasets.items() if k != "train"},
+  return Task.of(
+    model,
+    init_inputs(config),
+    datasets,
     loss_fn=make_loss_fn(model),
     summarize=summarize,
     report=report,

@@ -292,11 +292,10 @@ def build_task(config, workdir: Path) -> Task:
     ]
     log.info("epoch %d greedy: %s", epoch, " | ".join(shown))
 
-  return Task(
-    model=model,
-    init_args=init_args(config),
-    train_data=datasets["train"],
-    eval_data={k: v for k, v in datasets.items() if k != "train"},
+  return Task.of(
+    model,
+    init_args(config),
+    datasets,
     loss_fn=make_loss_fn(model, config.train.label_smoothing, config.train.loss_reduction),
     summarize=summarize,
     report=report,
