@@ -73,6 +73,33 @@ def setup_logging() -> None:
   log.propagate = False
   for noisy in ("absl", "jax", "orbax", "tensorflow_datasets", "matplotlib"):
     logging.getLogger(noisy).setLevel(logging.ERROR)
+  sys.unraisablehook = _quiet_closed_loops(sys.unraisablehook)
+
+
+def _quiet_closed_loops(hook):
+  """An unraisable-exception hook that drops the noise of a failed orbax restore: when one
+  array fails (a damaged file, another model's shapes), orbax closes its event loop while
+  TensorStore still completes the other reads; each completion raises into the closed loop
+  ("Event loop is closed"), and the abandoned read coroutines are collected with their
+  errors pending. The restore's own error is what the user is told (or its fallback's
+  warning); any other unraisable exception still reaches `hook`."""
+
+  def from_orbax(tb) -> bool:
+    while tb is not None:
+      if "/orbax/checkpoint/" in tb.tb_frame.f_code.co_filename:
+        return True
+      tb = tb.tb_next
+    return False
+
+  def quiet(unraisable) -> None:
+    e = unraisable.exc_value
+    if isinstance(e, RuntimeError) and str(e) == "Event loop is closed":
+      return
+    if from_orbax(unraisable.exc_traceback):
+      return
+    hook(unraisable)
+
+  return quiet
 
 
 def default_workdir() -> Path:

@@ -97,6 +97,11 @@ class Checkpoints:
       )
       for name, keep in self.KEEP.items()
     }
+    # orbax removes the tmp dirs in a background thread; wait for it here, or a process that
+    # exits soon after (an error, a translate run) prints that thread's traceback at shutdown
+    # ("cannot schedule new futures after interpreter shutdown"). Private in orbax 0.12.8.
+    for m in self._managers.values():
+      getattr(m, "_maybe_await_cleanup_tmp_directory", lambda: None)()
 
   def __enter__(self) -> Checkpoints:
     return self
