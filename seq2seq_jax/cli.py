@@ -2,7 +2,7 @@
 
 `python -m seq2seq_jax.main` runs `main` here; other entry points (the PyTorch import,
 `python -m seq2seq_jax.interop`) reuse the public helpers: `setup_logging`, `parse_flags`,
-`config_value`, `workdir_value`, `exit_on_user_error`, `CONFIG_FILE`, `load_run_config`.
+`config_value`, `workdir_value`, `exit_on_user_error` (the run directory's files: rundir.py).
 
 
   python -m seq2seq_jax.main --config=configs/transformer.py [--config.a.b=value] [--workdir=DIR]
@@ -61,8 +61,6 @@ _INIT_FROM = flags.DEFINE_string(
 )
 
 log = logging.getLogger("seq2seq_jax")
-CONFIG_FILE = rundir.CONFIG_FILE
-load_run_config = rundir.load_config
 
 
 def setup_logging() -> None:
@@ -163,7 +161,7 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
       sys.exit(130)
     return
 
-  saved = load_run_config(workdir)
+  saved = rundir.load_config(workdir)
   if config is not None and "decode" in config:  # decoding settings may change after training
     saved.decode = config.decode
   config = saved

@@ -140,13 +140,13 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous(reference, tmp_p
 def test_a_nan_loss_stops_the_run_and_saves_nothing_non_finite(reference, tmp_path):
   """The guard in the loop: the CLI refuses learning_rate=nan up front and a changed rate on
   resume (config/validate.py, rundir.py), so this resumes the trained run in-process."""
-  from seq2seq_jax.cli import load_run_config
   from seq2seq_jax.errors import TrainingError
+  from seq2seq_jax.rundir import load_config
 
   run = tmp_path / "run"
   shutil.copytree(reference, run)
   good = arrays(run, "latest", 20)
-  config = load_run_config(run)
+  config = load_config(run)
   config.train.update(num_epochs=3, learning_rate=float("nan"))
   task = translation.build_task(config, run)
   with pytest.raises(TrainingError) as err:
