@@ -16,8 +16,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
-from seq2seq_jax import decoding, metrics, train
+from seq2seq_jax import decoding, metrics, rundir, train
 from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
 from seq2seq_jax.data.registry import load_parallel
@@ -111,34 +112,38 @@ def make_dataset(
   *,
   drop_long: bool,
   split: str = "",
+  unit: str = "number",
 ) -> BucketedDataset:
-  """The pairs' batches. drop_long (training): pairs longer than the largest bucket edge are
-  dropped; else (evaluation) every pair is kept, the longer ones in one more edge up to the
-  model's limit (`pipeline.fit_edges`; past it: a DataError)."""
+  """The pairs' batches (a pair's target None: sources only, src/src_len, for translate
+  mode). drop_long (training): pairs longer than the largest bucket edge are dropped;
+  else (evaluation) every pair is kept, the longer ones in one more edge up to the model's
+  limit (`pipeline.fit_edges`; past it: a DataError naming the first by its `unit`)."""
   edges = tuple(config.data.bucket_edges)
-  examples, lengths, dropped = [], [], 0
+  examples, lengths, dropped, kind = [], [], 0, "pairs"
   for src_words, tgt_words in pairs:
     src, _ = encode_source(config, src_vocab, src_words)
-    tgt = [tgt_vocab.bos_id] + tgt_vocab.encode(tgt_words)[0] + [tgt_vocab.eos_id]
-    length = max(len(src), len(tgt) - 1)
-    if drop_long and length > edges[-1]:
-      dropped += 1
-      continue
-    examples.append(
-      dict(
-        src=np.asarray(src, np.int32),
-        src_len=len(src),
+    example = dict(src=np.asarray(src, np.int32), src_len=len(src))
+    length = len(src)
+    if tgt_words is None:
+      kind = "sentences"
+    else:
+      tgt = [tgt_vocab.bos_id] + tgt_vocab.encode(tgt_words)[0] + [tgt_vocab.eos_id]
+      length = max(length, len(tgt) - 1)
+      example.update(
         tgt_in=np.asarray(tgt[:-1], np.int32),
         tgt_out=np.asarray(tgt[1:], np.int32),
         tgt_len=len(tgt) - 1,
       )
-    )
+    if drop_long and length > edges[-1]:
+      dropped += 1
+      continue
+    examples.append(example)
     lengths.append(length)
   if dropped:
     log.warning("dropped %d training pairs longer than the largest bucket (%d)", dropped, edges[-1])
   if not drop_long:
-    what = f"{split} pairs".lstrip()
-    edges = fit_edges(edges, lengths, limit=length_limit(config), what=what)
+    what = f"{split} {kind}".lstrip()
+    edges = fit_edges(edges, lengths, limit=length_limit(config), what=what, unit=unit)
   return BucketedDataset(
     examples,
     np.asarray(lengths),
@@ -198,31 +203,115 @@ def search(model, params, src, src_len, config, tgt_vocab: Vocab, *, beam_size: 
 
 
 def decode_dataset(
-  model, params, data: BucketedDataset, tgt_vocab: Vocab, config, *, beam_size: int
+  model,
+  params,
+  data: BucketedDataset,
+  tgt_vocab: Vocab,
+  config,
+  *,
+  beam_size: int,
+  nbest: int = 1,
+  progress: bool = False,
 ) -> tuple[list[list[str]], dict]:
-  """Best hypothesis per example (dataset order), plus timing and the first example's
-  greedy attention."""
+  """Best hypothesis per example (dataset order), plus timing, the first example's greedy
+  attention and "nbest": per example its `nbest` best (words, score), best first (score:
+  beam search's length-penalised score, greedy's summed log-probability). progress: a
+  tqdm bar of the batches on stderr."""
+  bar = tqdm(
+    total=data.num_batches(), desc="translating", unit="batch", disable=not progress, leave=False
+  )
 
   def rows(batch):
     out = jax.device_get(
       search(model, params, batch["src"], batch["src_len"], config, tgt_vocab, beam_size=beam_size)
     )
+    score = out.get("score", out["logprob"])
+    k = min(nbest, out["tokens"].shape[1])
+    bar.update()
     return [
-      (tgt_vocab.decode(out["tokens"][r, 0]), out["attention"][r] if "attention" in out else None)
+      (
+        [(tgt_vocab.decode(out["tokens"][r, j]), float(score[r, j])) for j in range(k)],
+        out["attention"][r] if "attention" in out else None,
+      )
       for r in range(len(batch["index"]))
     ]
 
   t0 = time.time()
   results = map_dataset(data, rows)
   seconds = time.time() - t0
-  hyps = [h for h, _ in results]
+  bar.close()
+  hyps = [best[0][0] for best, _ in results]
   first = results[0][1] if results else None
   attention = {} if first is None else {"weights": first}
   return hyps, {
     "seconds": seconds,
     "sentences_per_second": len(hyps) / seconds,
     "attention": attention,
+    "nbest": [best for best, _ in results],
   }
+
+
+def search_name(beam_size: int) -> str:
+  """greedy | beam<K>: the test report's name of a search (its metric keys, hyp files)."""
+  return "greedy" if beam_size == 1 else f"beam{beam_size}"
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> None:
+  """One line per item, UTF-8, written atomically (by the main process only)."""
+  if train.is_main_process():
+    rundir.write_text(path, "".join(f"{line}\n" for line in lines))
+
+
+def decode_report(
+  config, workdir: Path, model, params, tgt_vocab: Vocab, data: BucketedDataset, pairs, name: str
+) -> tuple[dict, tuple[list[list[str]], dict]]:
+  """Decodes `data` (the batches of `pairs`, the test set `name`) greedily and with each
+  of decode.eval_beam_sizes. Per search (greedy, beam4, ...) `<search>_bleu`, `_chrf`,
+  `_ter`, `_exact_match`, `_sentences_per_second`, and once `bleu_signature`,
+  `chrf_signature`, `ter_signature`; logs them and decode.num_samples greedy samples.
+  Writes src_<name>.txt, ref_<name>.txt and hyp_<name>_<search>.txt into workdir (one
+  sentence a line, in the order of `pairs`). Returns the metrics and greedy's
+  `decode_dataset` result."""
+  srcs, refs = [p[0] for p in pairs], [p[1] for p in pairs]
+  write_lines(workdir / f"src_{name}.txt", (join_tokens(config, s) for s in srcs))
+  write_lines(workdir / f"ref_{name}.txt", (join_tokens(config, r) for r in refs))
+  out, signatures, greedy = {}, {}, None
+  for beam in sorted({1, *config.decode.eval_beam_sizes}):
+    hyps, info = decode_dataset(model, params, data, tgt_vocab, config, beam_size=beam)
+    label = search_name(beam)
+    scores, signatures = metrics.corpus_scores(hyps, refs)
+    out.update({f"{label}_{k}": v for k, v in scores.items()})
+    out[f"{label}_exact_match"] = metrics.exact_match(hyps, refs)
+    out[f"{label}_sentences_per_second"] = info["sentences_per_second"]
+    write_lines(workdir / f"hyp_{name}_{label}.txt", (join_tokens(config, h) for h in hyps))
+    log.info(
+      "%s %s: BLEU %.2f | chrF %.2f | TER %.2f | exact match %.1f%% | %.1f sentences/s",
+      name,
+      label,
+      scores["bleu"],
+      scores["chrf"],
+      scores["ter"],
+      out[f"{label}_exact_match"],
+      info["sentences_per_second"],
+    )
+    if beam == 1:
+      greedy = hyps, info
+      for i in range(min(config.decode.num_samples, len(hyps))):
+        log.info(
+          "  src: %s\n  ref: %s\n  hyp: %s",
+          join_tokens(config, srcs[i]),
+          join_tokens(config, refs[i]),
+          join_tokens(config, hyps[i]),
+        )
+  out.update({f"{k}_signature": v for k, v in signatures.items()})
+  log.info(
+    "%s signatures: BLEU %s | chrF %s | TER %s",
+    name,
+    signatures["bleu"],
+    signatures["chrf"],
+    signatures["ter"],
+  )
+  return out, greedy
 
 
 def build_task(config, workdir: Path) -> Task:
@@ -248,36 +337,15 @@ def build_task(config, workdir: Path) -> Task:
   }
 
   def report(params, split: str) -> dict:
-    refs = [p[1] for p in data.split(split)]
-    srcs = [p[0] for p in data.split(split)]
-    out = {}
-    for beam in sorted({1, *config.decode.eval_beam_sizes}):
-      hyps, info = decode_dataset(model, params, datasets[split], tgt_vocab, config, beam_size=beam)
-      name = "greedy" if beam == 1 else f"beam{beam}"
-      out[f"{name}_bleu"] = metrics.bleu(hyps, refs)
-      out[f"{name}_exact_match"] = metrics.exact_match(hyps, refs)
-      out[f"{name}_sentences_per_second"] = info["sentences_per_second"]
-      log.info(
-        "%s %s: BLEU %.2f | exact match %.1f%% | %.1f sentences/s",
-        split,
-        name,
-        out[f"{name}_bleu"],
-        out[f"{name}_exact_match"],
-        info["sentences_per_second"],
-      )
-      if beam == 1:
-        for i in range(min(config.decode.num_samples, len(hyps))):
-          log.info(
-            "  src: %s\n  ref: %s\n  hyp: %s",
-            join_tokens(config, srcs[i]),
-            join_tokens(config, refs[i]),
-            join_tokens(config, hyps[i]),
-          )
-        if info["attention"]:
-          path = workdir / f"attention_{split}0.png"
-          weights = info["attention"]["weights"]
-          plot_attention(config, src_vocab, tgt_vocab, weights, srcs[0], hyps[0], path)
-          out["attention_png"] = str(path)
+    pairs = data.split(split)
+    out, (hyps, info) = decode_report(
+      config, workdir, model, params, tgt_vocab, datasets[split], pairs, split
+    )
+    if info["attention"]:
+      path = workdir / f"attention_{split}0.png"
+      weights = info["attention"]["weights"]
+      plot_attention(config, src_vocab, tgt_vocab, weights, pairs[0][0], hyps[0], path)
+      out["attention_png"] = str(path)
     if split == "test" and config.decode.attention_sentences:
       out["attention_pngs"] = attention_maps(config, workdir, model, params, src_vocab, tgt_vocab)
     return out
