@@ -7,11 +7,13 @@ Batches (fixed shapes from data/pipeline.py):
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +43,8 @@ from seq2seq_jax.tasks.sentences import (
   normalise,
   pad_source,
   plot_attention,
+  read_lines,
+  source_affixes,
 )
 
 log = logging.getLogger("seq2seq_jax")
@@ -431,11 +435,236 @@ def translate(
   return done
 
 
-def serve(mode: str, config, workdir: Path, inputs: list[str]) -> None:
-  """--mode=translate: n-best lists for the sentences in `inputs`, else stdin's lines."""
+def line_numbers(indices: Sequence[int], shown: int = 10) -> str:
+  """0-based indices -> `line 3` | `lines 3, 7, 9` (1-based), `... and 12 more` past `shown`."""
+  text = ", ".join(str(i + 1) for i in indices[:shown])
+  more = f" and {len(indices) - shown} more" if len(indices) > shown else ""
+  return f"line{'s' if len(indices) > 1 else ''} {text}{more}"
+
+
+def check_vocab(vocab: Vocab, sentences: Sequence[Sequence[str]], where: str) -> None:
+  """One warning for the out-of-vocabulary words of `sentences` (the lines of the file
+  `where`), which become <unk>; a vocabulary without <unk>: a DataError naming the first
+  line with such a word."""
+  oov, lines = collections.Counter(), []
+  for i, words in enumerate(sentences):
+    try:
+      _, unknown = vocab.encode(words)
+    except DataError as e:
+      raise DataError(f"{where} line {i + 1}: {e} Remove or replace such words.") from None
+    if unknown:
+      oov.update(unknown)
+      lines.append(i)
+  if oov:
+    log.warning(
+      "%s: %d out-of-vocabulary word(s) (%d distinct) on %d line(s) mapped to %s: %s",
+      where,
+      sum(oov.values()),
+      len(oov),
+      len(lines),
+      vocab.unk,
+      " ".join(w for w, _ in oov.most_common(10)) + (" ..." if len(oov) > 10 else ""),
+    )
+
+
+def truncate_sources(
+  config, src_vocab: Vocab, sentences: list[list[str]], where: str
+) -> list[list[str]]:
+  """Sentences cut to the model's length limit (`length_limit`, the source's affixes
+  included), with one warning naming their lines; unchanged for a model without a limit."""
+  limit = length_limit(config)
+  if limit is None:
+    return sentences
+  head, tail = source_affixes(config, src_vocab)
+  room = limit[0] - len(head) - len(tail)
+  long = [i for i, words in enumerate(sentences) if len(words) > room]
+  if long:
+    log.warning(
+      "%s: %d line(s) longer than the model's limit of %d tokens (%s), truncated to it (%s)",
+      where,
+      len(long),
+      limit[0],
+      limit[1],
+      line_numbers(long),
+    )
+  return [words[:room] for words in sentences]
+
+
+def restored(config, workdir: Path) -> tuple[Vocab, Vocab, Any, Any]:
+  """The run's vocabularies, its translator and the best checkpoint's params."""
   src_vocab, tgt_vocab = vocabs_for(config, workdir, None)
   model = make_model(config, src_vocab, tgt_vocab)
   params = train.restore_params(model, init_args(config), config, workdir)
+  return src_vocab, tgt_vocab, model, params
+
+
+def evaluate_files(config, workdir: Path, src_path: Path, ref_path: Path, name: str) -> dict:
+  """--mode=evaluate --test_src --test_ref: the best checkpoint on a parallel test set.
+
+  Lines are normalised as translate mode does, encoded with the run's vocabularies (OOV:
+  <unk>, one warning per side) and batched as the test split is. Returns, and appends to
+  metrics.jsonl as `{"split": name, ...}`, the loss metrics and the test report's
+  (`decode_report`: BLEU, chrF, TER per search, signatures), and writes its
+  src_/ref_/hyp_<name>_<search>.txt. Files that differ in length, a missing or empty file,
+  a pair past the model's length limit, a source word unknown to a vocabulary without
+  <unk>: a DataError naming it. References that a target vocabulary without <unk> cannot
+  encode: no loss (a warning), the decoding metrics only.
+  """
+  src_lines, ref_lines = read_lines(src_path, "--test_src"), read_lines(ref_path, "--test_ref")
+  if len(src_lines) != len(ref_lines):
+    raise DataError(
+      f"--test_src={src_path} has {len(src_lines)} lines but --test_ref={ref_path} has "
+      f"{len(ref_lines)}: pass the two sides of one test set, line for line."
+    )
+  pairs = [(normalise(config, s), normalise(config, r)) for s, r in zip(src_lines, ref_lines)]
+  empty = [i for i, (s, r) in enumerate(pairs) if not s or not r]
+  if empty:
+    log.warning(
+      "%s / %s: %d line pair(s) with an empty side, kept and scored (%s)",
+      src_path,
+      ref_path,
+      len(empty),
+      line_numbers(empty),
+    )
+  src_vocab, tgt_vocab, model, params = restored(config, workdir)
+  check_vocab(src_vocab, [p[0] for p in pairs], str(src_path))
+  known = set(tgt_vocab.tokens)
+  with_loss = tgt_vocab.unk is not None or all(w in known for _, r in pairs for w in r)
+  if with_loss:
+    check_vocab(tgt_vocab, [p[1] for p in pairs], f"{ref_path} (for the loss)")
+  else:  # the references cannot be encoded: score the decoding only
+    log.warning(
+      "%s: words outside the target vocabulary, which has no <unk> (data.specials=%s): "
+      "no loss for this test set, only the decoding metrics",
+      ref_path,
+      config.data.specials,
+    )
+  data = make_dataset(
+    config,
+    pairs if with_loss else [(s, None) for s, _ in pairs],
+    src_vocab,
+    tgt_vocab,
+    config.train.eval_batch_size,
+    drop_long=False,
+    split=f"{src_path} / {ref_path}",
+    unit="line",
+  )
+  result = {}
+  if with_loss:
+    loss_fn = make_loss_fn(model, 0.0, config.train.loss_reduction)
+    result = train.loss_metrics(loss_fn, summarize, params, data, name)
+  result.update(decode_report(config, workdir, model, params, tgt_vocab, data, pairs, name)[0])
+  result.update(test_src=str(src_path.absolute()), test_ref=str(ref_path.absolute()))
+  train.append_metrics(workdir, {"split": name, **result})
+  return result
+
+
+def translate_file(
+  config,
+  workdir: Path,
+  input_path: Path,
+  output: Path | None = None,
+  nbest_output: Path | None = None,
+) -> int:
+  """--mode=translate --input=FILE: every line translated in bucketed batches by the
+  decode.beam_size search; returns #translated.
+
+  output: the best translation of each input line, one a line, in input order.
+  nbest_output: the decode.nbest best per input line in the Moses format
+  `id ||| hypothesis ||| score` (id: the 0-based input line, score: `decode_dataset`'s).
+  An empty line gives an empty output line (and no n-best entry), a line past the model's
+  length limit is truncated to it (a warning for each kind); files are written atomically.
+  """
+  lines = read_lines(input_path, "--input")
+  where = str(input_path)
+  sentences = [normalise(config, line) for line in lines]
+  kept = [i for i, words in enumerate(sentences) if words]
+  if not kept:
+    raise DataError(f"--input={input_path} has only empty lines: nothing to translate.")
+  if len(kept) < len(sentences):
+    empty = [i for i, words in enumerate(sentences) if not words]
+    log.warning(
+      "%s: %d empty line(s), translated as empty lines (%s)", where, len(empty), line_numbers(empty)
+    )
+  src_vocab, tgt_vocab, model, params = restored(config, workdir)
+  check_vocab(src_vocab, sentences, where)
+  sentences = truncate_sources(config, src_vocab, sentences, where)
+  data = make_dataset(
+    config,
+    [(sentences[i], None) for i in kept],
+    src_vocab,
+    tgt_vocab,
+    config.train.eval_batch_size,
+    drop_long=False,
+  )
+  d = config.decode
+  _, info = decode_dataset(
+    model,
+    params,
+    data,
+    tgt_vocab,
+    config,
+    beam_size=d.beam_size,
+    nbest=min(d.nbest, d.beam_size),
+    progress=True,
+  )
+  nbest = dict(zip(kept, info["nbest"]))
+  if output is not None:
+    best = (join_tokens(config, nbest[i][0][0]) if i in nbest else "" for i in range(len(lines)))
+    write_lines(output, best)
+  if nbest_output is not None:
+    write_lines(
+      nbest_output,
+      (
+        f"{i} ||| {join_tokens(config, words)} ||| {score:.6g}"
+        for i in kept
+        for words, score in nbest[i]
+      ),
+    )
+  log.info(
+    "translated %d of %d lines (%s, %.1f sentences/s) -> %s",
+    len(kept),
+    len(lines),
+    search_name(d.beam_size),
+    info["sentences_per_second"],
+    ", ".join(str(p) for p in (output, nbest_output) if p is not None),
+  )
+  return len(kept)
+
+
+def serve(
+  mode: str,
+  config,
+  workdir: Path,
+  inputs: list[str],
+  *,
+  input_path: Path | None = None,
+  output: Path | None = None,
+  nbest_output: Path | None = None,
+) -> None:
+  """--mode=translate: with --input=FILE, the file in batches (`translate_file`) to
+  --output and/or --nbest_output; else n-best lists printed for the sentences in `inputs`,
+  else stdin's lines, one sentence at a time (`translate`)."""
+  if input_path is None:
+    if output is not None or nbest_output is not None:
+      raise ConfigError(
+        "--output and --nbest_output need --input=FILE (the sentences, one a line)."
+      )
+  else:
+    if inputs:
+      raise ConfigError(
+        "give the sentences as arguments (or on stdin) or as --input=FILE, not both."
+      )
+    if output is None and nbest_output is None:
+      raise ConfigError(
+        "--input needs --output=FILE (the best translations) and/or --nbest_output=FILE."
+      )
+    for flag, path in (("--output", output), ("--nbest_output", nbest_output)):
+      if path is not None and (path.is_dir() or not path.parent.is_dir()):
+        raise DataError(f"{flag}={path}: pass a file path in an existing directory.")
+    translate_file(config, workdir, input_path, output, nbest_output)
+    return
+  src_vocab, tgt_vocab, model, params = restored(config, workdir)
   n = translate(
     config,
     workdir,
