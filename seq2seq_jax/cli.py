@@ -7,8 +7,19 @@
 
   python -m seq2seq_jax.main --config=configs/transformer.py [--config.a.b=value] [--workdir=DIR]
   python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR
+  python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR --test_src=FILE --test_ref=FILE
+                             [--test_name=NAME]        (any parallel test set; translation runs)
   python -m seq2seq_jax.main --mode=translate --workdir=DIR "ein mann ." ...   (or lines on stdin)
+  python -m seq2seq_jax.main --mode=translate --workdir=DIR --input=FILE --output=FILE
+                             [--nbest_output=FILE]     (a file in batches, line for line)
   python -m seq2seq_jax.main --mode=predict   --workdir=DIR Hinton Schmidhuber  (classifier runs)
+
+--mode=evaluate --test_src/--test_ref (or decode.test_src/test_ref; the flags win) scores
+the best checkpoint on that test set as the test report does and writes
+hyp_<NAME>_<search>.txt, ref_<NAME>.txt, src_<NAME>.txt and a `{"split": NAME, ...}` line
+of metrics.jsonl (NAME: --test_name, else the source file's name before its first dot).
+--mode=translate --input writes the best translation of each line to --output and the
+decode.nbest best to --nbest_output (`id ||| hypothesis ||| score`, id the 0-based line).
 
 A user error (bad data, config, checkpoint, a NaN loss) prints one line `error: ...` and
 exits with status 2, without a traceback. Exit status: 0 done (train.stop_after_steps
@@ -20,6 +31,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +72,41 @@ _INIT_FROM = flags.DEFINE_string(
   "while the workdir has no checkpoint: rerunning the command resumes.",
 )
 
+_TEST_SRC = flags.DEFINE_string(
+  "test_src",
+  None,
+  "Evaluate: the source side of a parallel test set (UTF-8, one sentence a line) to score "
+  "instead of the run's test split, with --test_ref (default: decode.test_src).",
+)
+_TEST_REF = flags.DEFINE_string(
+  "test_ref", None, "Evaluate: the references of --test_src, line for line (decode.test_ref)."
+)
+_TEST_NAME = flags.DEFINE_string(
+  "test_name",
+  None,
+  "Evaluate: the test set's name in its files (hyp_<name>_<search>.txt) and its "
+  "metrics.jsonl line (decode.test_name; default --test_src's file name before its first "
+  "dot: newstest2014.de -> newstest2014).",
+)
+_INPUT = flags.DEFINE_string(
+  "input",
+  None,
+  "Translate: a UTF-8 file, one sentence a line, translated in batches to --output and/or "
+  "--nbest_output (line for line).",
+)
+_OUTPUT = flags.DEFINE_string(
+  "output", None, "Translate --input: the best translation of each line, one a line."
+)
+_NBEST_OUTPUT = flags.DEFINE_string(
+  "nbest_output",
+  None,
+  "Translate --input: the decode.nbest best translations of each line, Moses format "
+  "`id ||| hypothesis ||| score` (id: the 0-based input line).",
+)
+
 log = logging.getLogger("seq2seq_jax")
+
+SPLIT_NAMES = ("train", "validation", "test")  # the run's own splits: not an external set's name
 
 
 def setup_logging() -> None:
@@ -114,7 +160,8 @@ def default_workdir() -> Path:
 
 
 # task name -> module with build_task(config, workdir) -> train.Task, and
-# serve(mode, config, workdir, inputs) for its own modes (translate, predict).
+# serve(mode, config, workdir, inputs, **file_options()) for its own modes (translate,
+# predict); translation also has evaluate_files(config, workdir, src, ref, name).
 TASKS = {
   "translation": "seq2seq_jax.tasks.translation",
   "classification": "seq2seq_jax.tasks.classification",
@@ -132,7 +179,47 @@ def task_module(config):
   return importlib.import_module(TASKS[name])
 
 
+def external_test_set(config) -> tuple[Path, Path, str] | None:
+  """--test_src, --test_ref, --test_name (else their decode.* keys; flags win) as
+  (source, references, name), None when neither file is given."""
+  decode = config.get("decode") or {}
+  src = _TEST_SRC.value or decode.get("test_src", "")
+  ref = _TEST_REF.value or decode.get("test_ref", "")
+  if not src and not ref:
+    return None
+  if not (src and ref):
+    raise ConfigError(
+      "--test_src and --test_ref go together: pass both sides of the test set, e.g. "
+      "--test_src=newstest2014.de --test_ref=newstest2014.en."
+    )
+  name = _TEST_NAME.value or decode.get("test_name", "") or Path(src).name.split(".")[0]
+  if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name in SPLIT_NAMES:
+    raise ConfigError(
+      f"test set name {name!r} (from --test_name or --test_src's file name) must be letters, "
+      f"digits, '_', '-', '.' and none of {', '.join(SPLIT_NAMES)}: pass --test_name=NAME."
+    )
+  return Path(src), Path(ref), name
+
+
+def file_options() -> dict[str, Path]:
+  """--input, --output, --nbest_output (those given) as serve()'s keyword arguments."""
+  given = dict(input_path=_INPUT.value, output=_OUTPUT.value, nbest_output=_NBEST_OUTPUT.value)
+  return {k: Path(v) for k, v in given.items() if v}
+
+
+def check_mode_flags(mode: str) -> None:
+  """Flags of one mode given to another: a ConfigError naming them."""
+  for wanted, given in (
+    ("evaluate", [f for f in (_TEST_SRC, _TEST_REF, _TEST_NAME) if f.value]),
+    ("translate", [f for f in (_INPUT, _OUTPUT, _NBEST_OUTPUT) if f.value]),
+  ):
+    if given and mode != wanted:
+      names = ", ".join(f"--{f.name}" for f in given)
+      raise ConfigError(f"{names}: options of --mode={wanted}, not of --mode={mode}.")
+
+
 def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
+  check_mode_flags(mode)
   blocker = next((p for p in (workdir, *workdir.parents) if p.exists()), None)
   if blocker is not None and not blocker.is_dir():
     raise ConfigError(
@@ -167,12 +254,21 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
   config = saved
   module = task_module(config)
   if mode == "evaluate":
-    task = module.build_task(config, workdir)
-    params = train.restore_params(task.model, task.init_args, config, workdir)
-    result = train.evaluate_split(task, params, "test")
+    test_set = external_test_set(config)
+    if test_set is not None:
+      if not hasattr(module, "evaluate_files"):
+        raise ConfigError(
+          f"--test_src/--test_ref score translation runs; {workdir} is a {config.task} run: "
+          "evaluate it with --mode=evaluate alone."
+        )
+      result = module.evaluate_files(config, workdir, *test_set)
+    else:
+      task = module.build_task(config, workdir)
+      params = train.restore_params(task.model, task.init_args, config, workdir)
+      result = train.evaluate_split(task, params, "test")
     log.info("result: %s", json.dumps(result, default=str))
   elif mode in TASK_MODES[config.task]:
-    module.serve(mode, config, workdir, inputs)
+    module.serve(mode, config, workdir, inputs, **file_options())
   else:
     raise ConfigError(
       f"--mode={mode} does not apply to a {config.task} run; use one of: "

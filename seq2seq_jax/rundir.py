@@ -136,9 +136,21 @@ def load_config(workdir: Path):
 
 def write_config(workdir: Path, config) -> None:
   """config.json, atomically (a temporary file renamed over it)."""
-  tmp = workdir / f".{CONFIG_FILE}.tmp"
-  tmp.write_text(config.to_json_best_effort(indent=2) + "\n")
-  os.replace(tmp, workdir / CONFIG_FILE)
+  write_text(workdir / CONFIG_FILE, config.to_json_best_effort(indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+  """Writes UTF-8 `text` atomically (a temporary file beside it, renamed over it), so a
+  reader never sees half a file; a path that cannot be written is one UserError."""
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  try:
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+  except OSError as e:
+    tmp.unlink(missing_ok=True)
+    raise UserError(
+      f"cannot write {path} ({e.strerror}): pass a path in an existing, writable directory."
+    ) from None
 
 
 def open_run(workdir: Path, config, lock: bool = True) -> contextlib.AbstractContextManager:

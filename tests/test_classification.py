@@ -215,6 +215,22 @@ def test_training_reports_accuracies_and_writes_the_confusion_png(run_dir):
   assert f"top-1 {test['top1_accuracy']:.1f}%" in proc.stderr
 
 
+def test_test_report_writes_per_example_predictions(run_dir):
+  rows = [x.split("\t") for x in (run_dir / "predictions_test.tsv").read_text().splitlines()]
+  assert rows[0] == ["index", "text", "label", "prediction", "correct", "top3"]
+  split = classification.Split.load(run_dir / "split.json")
+  assert [(r[1], split.labels.index(r[2])) for r in rows[1:]] == split.test  # split order
+  assert [int(r[0]) for r in rows[1:]] == list(range(len(split.test)))
+  test = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+  correct = [int(r[4]) for r in rows[1:]]
+  assert 100.0 * np.mean(correct) == pytest.approx(test["top1_accuracy"])
+  for r in rows[1:]:
+    top = [(lang, float(lp)) for lang, lp in (x.split(":") for x in r[5].split(" "))]
+    scores = [lp for _, lp in top]
+    assert len(top) == 3 and top[0][0] == r[3] and scores == sorted(scores, reverse=True)
+    assert int(r[4]) == (r[3] == r[2])
+
+
 def test_predict_prints_top3_with_log_probabilities(run_dir):
   proc = cli("--mode=predict", f"--workdir={run_dir}", "Kowalski", "日本", "Ibáñez")
   assert proc.returncode == 0, proc.stderr[-2000:]

@@ -34,9 +34,11 @@ def test_a_test_sentence_past_the_largest_edge_is_decoded_and_scored(
   assert task.eval_data["test"].edges == (12, 16, 24)
   assert task.eval_data["validation"].edges == (12, 16)
   scored = []
-  bleu = translation.metrics.bleu
+  scores = translation.metrics.corpus_scores
   monkeypatch.setattr(
-    translation.metrics, "bleu", lambda hyps, refs: scored.append((hyps, refs)) or bleu(hyps, refs)
+    translation.metrics,
+    "corpus_scores",
+    lambda hyps, refs: scored.append((hyps, refs)) or scores(hyps, refs),
   )
   params = create_state(task.model, task.init_args, c).params
   result = train.evaluate_split(task, params, "test")
@@ -51,7 +53,7 @@ def test_a_sentence_past_the_models_limit_is_one_clear_error(tiny_config, tmp_pa
   c.data.update(num_valid=8, num_test=8)
   with_long_test_pair(monkeypatch, 40)  # 42 tokens > model.max_len 32
   with pytest.raises(
-    DataError, match=r"^test pairs: 1 longer than the model's limit of 32 .*max_len"
+    DataError, match=r"^test pairs: 1 longer than the model's limit of 32 .*max_len.* number 9\)"
   ):
     translation.build_task(c, tmp_path)
 

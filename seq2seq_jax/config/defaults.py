@@ -52,6 +52,9 @@ DECODE: dict[str, Any] = dict(
   show_eos=False,  # print the final <eos> (the PaddlePaddle chapter does)
   attention_sentences=(),  # test report: an attention heat map (PNG) for each
   epoch_samples=0,  # >0: print greedy translations of that many validation pairs each epoch
+  test_src="",  # --mode=evaluate: a parallel test set's source file (--test_src wins) ...
+  test_ref="",  # ... and its references, line for line (--test_ref)
+  test_name="",  # its name in files and metrics.jsonl ("": test_src's name before a dot)
 )
 
 

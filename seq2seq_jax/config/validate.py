@@ -149,6 +149,9 @@ DECODE: dict[str, Rule] = dict(
   show_eos=BOOL,
   attention_sentences=Rule("strs"),
   epoch_samples=COUNT,
+  test_src=TEXT,
+  test_ref=TEXT,
+  test_name=TEXT,
 )
 
 DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys

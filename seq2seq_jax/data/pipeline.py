@@ -40,20 +40,23 @@ def fit_edges(
   multiple: int = 8,
   limit: tuple[int, str] | None = None,
   what: str = "examples",
+  unit: str = "number",
 ) -> tuple[int, ...]:
   """`edges`, plus one edge when some of `lengths` exceed the largest: the longest length
   rounded up to a `multiple`, at most the model's `limit` (its length, the key that sets
-  it; None: no limit). Lengths past the limit are a DataError with their count."""
+  it; None: no limit). Lengths past the limit are a DataError with their count and the
+  first one's position (1-based, e.g. `unit`="line": "the first is line 7")."""
   edges = tuple(edges)
   longest = max(lengths, default=0)
   if longest <= edges[-1]:
     return edges
   if limit is not None:
-    over = sum(int(n) > limit[0] for n in lengths)
+    over = [i for i, n in enumerate(lengths) if int(n) > limit[0]]
     if over:
       raise DataError(
-        f"{what}: {over} longer than the model's limit of {limit[0]} tokens ({limit[1]}; "
-        f"the longest has {longest}): raise {limit[1]} and retrain, or filter them out."
+        f"{what}: {len(over)} longer than the model's limit of {limit[0]} tokens ({limit[1]}; "
+        f"the longest has {longest}, the first is {unit} {over[0] + 1}): raise {limit[1]} "
+        "and retrain, or filter them out."
       )
   edge = -(-int(longest) // multiple) * multiple
   edge = edge if limit is None else min(edge, limit[0])

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import metrics, plots
+from seq2seq_jax import metrics, plots, rundir
 from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
 from seq2seq_jax.data.registry import load_labelled
@@ -34,6 +34,7 @@ from seq2seq_jax.errors import CheckpointError, DataError
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.tasks import base
 from seq2seq_jax.tasks.base import Sums, Task, map_dataset
+from seq2seq_jax.train.sharding import is_main_process
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -230,6 +231,23 @@ def accuracy_report(logp: np.ndarray, labels: np.ndarray, label_names: Sequence[
   }
 
 
+def predictions_tsv(
+  examples: Sequence[Example], logp: np.ndarray, label_names: Sequence[str], topk: int
+) -> str:
+  """The per-example table of a split (logp [N, C]): a header, then one tab-separated row
+  per example in split order: index (0-based), text, label, prediction, correct (1|0),
+  top<k> (`Language:logprob` best first, space-separated). correct is top-1 accuracy's
+  (no class scored above the label), so its mean is top1_accuracy / 100."""
+  k = min(topk, len(label_names))
+  rows = [f"index\ttext\tlabel\tprediction\tcorrect\ttop{k}"]
+  for i, ((name, y), row) in enumerate(zip(examples, logp)):
+    order = np.argsort(-row, kind="stable")[:k]
+    top = " ".join(f"{label_names[c]}:{row[c]:.4f}" for c in order)
+    correct = int(not (row > row[y]).any())
+    rows.append(f"{i}\t{name}\t{label_names[y]}\t{label_names[order[0]]}\t{correct}\t{top}")
+  return "\n".join(rows) + "\n"
+
+
 def build_task(config, workdir: Path) -> Task:
   split = split_for(config, workdir)
   if not split.test:  # an imported model without the dataset (python -m seq2seq_jax.interop)
@@ -265,6 +283,9 @@ def build_task(config, workdir: Path) -> Task:
     examples = getattr(split, split_name)
     logp = log_probs(model, params, datasets[split_name])
     out = accuracy_report(logp, np.asarray([y for _, y in examples]), split.labels)
+    tsv = workdir / f"predictions_{split_name}.tsv"
+    if is_main_process():
+      rundir.write_text(tsv, predictions_tsv(examples, logp, split.labels, config.report.topk))
     path = workdir / f"confusion_{split_name}.png"
     plots.confusion(
       out.pop("confusion"),
@@ -283,7 +304,7 @@ def build_task(config, workdir: Path) -> Task:
     )
     for name, acc in out["per_language_accuracy"].items():
       log.info("  %-12s %5.1f%%", name, acc)
-    return {**out, "confusion_png": str(path), "duplicates": dup}
+    return {**out, "confusion_png": str(path), "predictions_tsv": str(tsv), "duplicates": dup}
 
   weights = class_weights(split.train, num_classes, t.class_balance)
   return Task.of(

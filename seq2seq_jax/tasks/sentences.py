@@ -36,6 +36,30 @@ def join_tokens(config, tokens: Sequence[str]) -> str:
   return ("" if config.data.tokenizer == "chars" else " ").join(tokens)
 
 
+def read_lines(path: Path, flag: str) -> list[str]:
+  """The lines of the UTF-8 text file `path` (split at "\\n" only, a final newline ending
+  the last line, not starting another); a missing, undecodable or empty file is a
+  DataError naming `flag` (the option that gave it, e.g. --input) and the fix."""
+  try:
+    text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not text
+  except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    raise DataError(
+      f"{flag}={path}: no such file; pass a UTF-8 text file, one sentence a line."
+    ) from None
+  except OSError as e:
+    raise DataError(
+      f"{flag}={path} cannot be read ({e.strerror}): check its permissions."
+    ) from None
+  except UnicodeDecodeError as e:
+    raise DataError(
+      f"{flag}={path} is not UTF-8 text (byte {e.start}): convert it, e.g. with iconv -t utf-8."
+    ) from None
+  if not text:
+    raise DataError(f"{flag}={path} is empty: pass a file with one sentence a line.")
+  lines = text.split("\n")
+  return lines[:-1] if lines[-1] == "" else lines
+
+
 def source_affixes(config, vocab: Vocab) -> tuple[list[str], list[str]]:
   """Tokens around a source sentence: <sos> w <eos> (data.src_bos_eos), w <eos>
   (data.src_eos: the seq2seq tutorial), or none."""

@@ -7,17 +7,20 @@ Batches (fixed shapes from data/pipeline.py):
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
-from seq2seq_jax import decoding, metrics, train
+from seq2seq_jax import decoding, metrics, rundir, train
 from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
 from seq2seq_jax.data.registry import load_parallel
@@ -40,6 +43,8 @@ from seq2seq_jax.tasks.sentences import (
   normalise,
   pad_source,
   plot_attention,
+  read_lines,
+  source_affixes,
 )
 
 log = logging.getLogger("seq2seq_jax")
@@ -111,34 +116,38 @@ def make_dataset(
   *,
   drop_long: bool,
   split: str = "",
+  unit: str = "number",
 ) -> BucketedDataset:
-  """The pairs' batches. drop_long (training): pairs longer than the largest bucket edge are
-  dropped; else (evaluation) every pair is kept, the longer ones in one more edge up to the
-  model's limit (`pipeline.fit_edges`; past it: a DataError)."""
+  """The pairs' batches (a pair's target None: sources only, src/src_len, for translate
+  mode). drop_long (training): pairs longer than the largest bucket edge are dropped;
+  else (evaluation) every pair is kept, the longer ones in one more edge up to the model's
+  limit (`pipeline.fit_edges`; past it: a DataError naming the first by its `unit`)."""
   edges = tuple(config.data.bucket_edges)
-  examples, lengths, dropped = [], [], 0
+  examples, lengths, dropped, kind = [], [], 0, "pairs"
   for src_words, tgt_words in pairs:
     src, _ = encode_source(config, src_vocab, src_words)
-    tgt = [tgt_vocab.bos_id] + tgt_vocab.encode(tgt_words)[0] + [tgt_vocab.eos_id]
-    length = max(len(src), len(tgt) - 1)
-    if drop_long and length > edges[-1]:
-      dropped += 1
-      continue
-    examples.append(
-      dict(
-        src=np.asarray(src, np.int32),
-        src_len=len(src),
+    example = dict(src=np.asarray(src, np.int32), src_len=len(src))
+    length = len(src)
+    if tgt_words is None:
+      kind = "sentences"
+    else:
+      tgt = [tgt_vocab.bos_id] + tgt_vocab.encode(tgt_words)[0] + [tgt_vocab.eos_id]
+      length = max(length, len(tgt) - 1)
+      example.update(
         tgt_in=np.asarray(tgt[:-1], np.int32),
         tgt_out=np.asarray(tgt[1:], np.int32),
         tgt_len=len(tgt) - 1,
       )
-    )
+    if drop_long and length > edges[-1]:
+      dropped += 1
+      continue
+    examples.append(example)
     lengths.append(length)
   if dropped:
     log.warning("dropped %d training pairs longer than the largest bucket (%d)", dropped, edges[-1])
   if not drop_long:
-    what = f"{split} pairs".lstrip()
-    edges = fit_edges(edges, lengths, limit=length_limit(config), what=what)
+    what = f"{split} {kind}".lstrip()
+    edges = fit_edges(edges, lengths, limit=length_limit(config), what=what, unit=unit)
   return BucketedDataset(
     examples,
     np.asarray(lengths),
@@ -198,31 +207,115 @@ def search(model, params, src, src_len, config, tgt_vocab: Vocab, *, beam_size: 
 
 
 def decode_dataset(
-  model, params, data: BucketedDataset, tgt_vocab: Vocab, config, *, beam_size: int
+  model,
+  params,
+  data: BucketedDataset,
+  tgt_vocab: Vocab,
+  config,
+  *,
+  beam_size: int,
+  nbest: int = 1,
+  progress: bool = False,
 ) -> tuple[list[list[str]], dict]:
-  """Best hypothesis per example (dataset order), plus timing and the first example's
-  greedy attention."""
+  """Best hypothesis per example (dataset order), plus timing, the first example's greedy
+  attention and "nbest": per example its `nbest` best (words, score), best first (score:
+  beam search's length-penalised score, greedy's summed log-probability). progress: a
+  tqdm bar of the batches on stderr."""
+  bar = tqdm(
+    total=data.num_batches(), desc="translating", unit="batch", disable=not progress, leave=False
+  )
 
   def rows(batch):
     out = jax.device_get(
       search(model, params, batch["src"], batch["src_len"], config, tgt_vocab, beam_size=beam_size)
     )
+    score = out.get("score", out["logprob"])
+    k = min(nbest, out["tokens"].shape[1])
+    bar.update()
     return [
-      (tgt_vocab.decode(out["tokens"][r, 0]), out["attention"][r] if "attention" in out else None)
+      (
+        [(tgt_vocab.decode(out["tokens"][r, j]), float(score[r, j])) for j in range(k)],
+        out["attention"][r] if "attention" in out else None,
+      )
       for r in range(len(batch["index"]))
     ]
 
   t0 = time.time()
   results = map_dataset(data, rows)
   seconds = time.time() - t0
-  hyps = [h for h, _ in results]
+  bar.close()
+  hyps = [best[0][0] for best, _ in results]
   first = results[0][1] if results else None
   attention = {} if first is None else {"weights": first}
   return hyps, {
     "seconds": seconds,
     "sentences_per_second": len(hyps) / seconds,
     "attention": attention,
+    "nbest": [best for best, _ in results],
   }
+
+
+def search_name(beam_size: int) -> str:
+  """greedy | beam<K>: the test report's name of a search (its metric keys, hyp files)."""
+  return "greedy" if beam_size == 1 else f"beam{beam_size}"
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> None:
+  """One line per item, UTF-8, written atomically (by the main process only)."""
+  if train.is_main_process():
+    rundir.write_text(path, "".join(f"{line}\n" for line in lines))
+
+
+def decode_report(
+  config, workdir: Path, model, params, tgt_vocab: Vocab, data: BucketedDataset, pairs, name: str
+) -> tuple[dict, tuple[list[list[str]], dict]]:
+  """Decodes `data` (the batches of `pairs`, the test set `name`) greedily and with each
+  of decode.eval_beam_sizes. Per search (greedy, beam4, ...) `<search>_bleu`, `_chrf`,
+  `_ter`, `_exact_match`, `_sentences_per_second`, and once `bleu_signature`,
+  `chrf_signature`, `ter_signature`; logs them and decode.num_samples greedy samples.
+  Writes src_<name>.txt, ref_<name>.txt and hyp_<name>_<search>.txt into workdir (one
+  sentence a line, in the order of `pairs`). Returns the metrics and greedy's
+  `decode_dataset` result."""
+  srcs, refs = [p[0] for p in pairs], [p[1] for p in pairs]
+  write_lines(workdir / f"src_{name}.txt", (join_tokens(config, s) for s in srcs))
+  write_lines(workdir / f"ref_{name}.txt", (join_tokens(config, r) for r in refs))
+  out, signatures, greedy = {}, {}, None
+  for beam in sorted({1, *config.decode.eval_beam_sizes}):
+    hyps, info = decode_dataset(model, params, data, tgt_vocab, config, beam_size=beam)
+    label = search_name(beam)
+    scores, signatures = metrics.corpus_scores(hyps, refs)
+    out.update({f"{label}_{k}": v for k, v in scores.items()})
+    out[f"{label}_exact_match"] = metrics.exact_match(hyps, refs)
+    out[f"{label}_sentences_per_second"] = info["sentences_per_second"]
+    write_lines(workdir / f"hyp_{name}_{label}.txt", (join_tokens(config, h) for h in hyps))
+    log.info(
+      "%s %s: BLEU %.2f | chrF %.2f | TER %.2f | exact match %.1f%% | %.1f sentences/s",
+      name,
+      label,
+      scores["bleu"],
+      scores["chrf"],
+      scores["ter"],
+      out[f"{label}_exact_match"],
+      info["sentences_per_second"],
+    )
+    if beam == 1:
+      greedy = hyps, info
+      for i in range(min(config.decode.num_samples, len(hyps))):
+        log.info(
+          "  src: %s\n  ref: %s\n  hyp: %s",
+          join_tokens(config, srcs[i]),
+          join_tokens(config, refs[i]),
+          join_tokens(config, hyps[i]),
+        )
+  out.update({f"{k}_signature": v for k, v in signatures.items()})
+  log.info(
+    "%s signatures: BLEU %s | chrF %s | TER %s",
+    name,
+    signatures["bleu"],
+    signatures["chrf"],
+    signatures["ter"],
+  )
+  return out, greedy
 
 
 def build_task(config, workdir: Path) -> Task:
@@ -248,36 +341,15 @@ def build_task(config, workdir: Path) -> Task:
   }
 
   def report(params, split: str) -> dict:
-    refs = [p[1] for p in data.split(split)]
-    srcs = [p[0] for p in data.split(split)]
-    out = {}
-    for beam in sorted({1, *config.decode.eval_beam_sizes}):
-      hyps, info = decode_dataset(model, params, datasets[split], tgt_vocab, config, beam_size=beam)
-      name = "greedy" if beam == 1 else f"beam{beam}"
-      out[f"{name}_bleu"] = metrics.bleu(hyps, refs)
-      out[f"{name}_exact_match"] = metrics.exact_match(hyps, refs)
-      out[f"{name}_sentences_per_second"] = info["sentences_per_second"]
-      log.info(
-        "%s %s: BLEU %.2f | exact match %.1f%% | %.1f sentences/s",
-        split,
-        name,
-        out[f"{name}_bleu"],
-        out[f"{name}_exact_match"],
-        info["sentences_per_second"],
-      )
-      if beam == 1:
-        for i in range(min(config.decode.num_samples, len(hyps))):
-          log.info(
-            "  src: %s\n  ref: %s\n  hyp: %s",
-            join_tokens(config, srcs[i]),
-            join_tokens(config, refs[i]),
-            join_tokens(config, hyps[i]),
-          )
-        if info["attention"]:
-          path = workdir / f"attention_{split}0.png"
-          weights = info["attention"]["weights"]
-          plot_attention(config, src_vocab, tgt_vocab, weights, srcs[0], hyps[0], path)
-          out["attention_png"] = str(path)
+    pairs = data.split(split)
+    out, (hyps, info) = decode_report(
+      config, workdir, model, params, tgt_vocab, datasets[split], pairs, split
+    )
+    if info["attention"]:
+      path = workdir / f"attention_{split}0.png"
+      weights = info["attention"]["weights"]
+      plot_attention(config, src_vocab, tgt_vocab, weights, pairs[0][0], hyps[0], path)
+      out["attention_png"] = str(path)
     if split == "test" and config.decode.attention_sentences:
       out["attention_pngs"] = attention_maps(config, workdir, model, params, src_vocab, tgt_vocab)
     return out
@@ -363,11 +435,236 @@ def translate(
   return done
 
 
-def serve(mode: str, config, workdir: Path, inputs: list[str]) -> None:
-  """--mode=translate: n-best lists for the sentences in `inputs`, else stdin's lines."""
+def line_numbers(indices: Sequence[int], shown: int = 10) -> str:
+  """0-based indices -> `line 3` | `lines 3, 7, 9` (1-based), `... and 12 more` past `shown`."""
+  text = ", ".join(str(i + 1) for i in indices[:shown])
+  more = f" and {len(indices) - shown} more" if len(indices) > shown else ""
+  return f"line{'s' if len(indices) > 1 else ''} {text}{more}"
+
+
+def check_vocab(vocab: Vocab, sentences: Sequence[Sequence[str]], where: str) -> None:
+  """One warning for the out-of-vocabulary words of `sentences` (the lines of the file
+  `where`), which become <unk>; a vocabulary without <unk>: a DataError naming the first
+  line with such a word."""
+  oov, lines = collections.Counter(), []
+  for i, words in enumerate(sentences):
+    try:
+      _, unknown = vocab.encode(words)
+    except DataError as e:
+      raise DataError(f"{where} line {i + 1}: {e} Remove or replace such words.") from None
+    if unknown:
+      oov.update(unknown)
+      lines.append(i)
+  if oov:
+    log.warning(
+      "%s: %d out-of-vocabulary word(s) (%d distinct) on %d line(s) mapped to %s: %s",
+      where,
+      sum(oov.values()),
+      len(oov),
+      len(lines),
+      vocab.unk,
+      " ".join(w for w, _ in oov.most_common(10)) + (" ..." if len(oov) > 10 else ""),
+    )
+
+
+def truncate_sources(
+  config, src_vocab: Vocab, sentences: list[list[str]], where: str
+) -> list[list[str]]:
+  """Sentences cut to the model's length limit (`length_limit`, the source's affixes
+  included), with one warning naming their lines; unchanged for a model without a limit."""
+  limit = length_limit(config)
+  if limit is None:
+    return sentences
+  head, tail = source_affixes(config, src_vocab)
+  room = limit[0] - len(head) - len(tail)
+  long = [i for i, words in enumerate(sentences) if len(words) > room]
+  if long:
+    log.warning(
+      "%s: %d line(s) longer than the model's limit of %d tokens (%s), truncated to it (%s)",
+      where,
+      len(long),
+      limit[0],
+      limit[1],
+      line_numbers(long),
+    )
+  return [words[:room] for words in sentences]
+
+
+def restored(config, workdir: Path) -> tuple[Vocab, Vocab, Any, Any]:
+  """The run's vocabularies, its translator and the best checkpoint's params."""
   src_vocab, tgt_vocab = vocabs_for(config, workdir, None)
   model = make_model(config, src_vocab, tgt_vocab)
   params = train.restore_params(model, init_args(config), config, workdir)
+  return src_vocab, tgt_vocab, model, params
+
+
+def evaluate_files(config, workdir: Path, src_path: Path, ref_path: Path, name: str) -> dict:
+  """--mode=evaluate --test_src --test_ref: the best checkpoint on a parallel test set.
+
+  Lines are normalised as translate mode does, encoded with the run's vocabularies (OOV:
+  <unk>, one warning per side) and batched as the test split is. Returns, and appends to
+  metrics.jsonl as `{"split": name, ...}`, the loss metrics and the test report's
+  (`decode_report`: BLEU, chrF, TER per search, signatures), and writes its
+  src_/ref_/hyp_<name>_<search>.txt. Files that differ in length, a missing or empty file,
+  a pair past the model's length limit, a source word unknown to a vocabulary without
+  <unk>: a DataError naming it. References that a target vocabulary without <unk> cannot
+  encode: no loss (a warning), the decoding metrics only.
+  """
+  src_lines, ref_lines = read_lines(src_path, "--test_src"), read_lines(ref_path, "--test_ref")
+  if len(src_lines) != len(ref_lines):
+    raise DataError(
+      f"--test_src={src_path} has {len(src_lines)} lines but --test_ref={ref_path} has "
+      f"{len(ref_lines)}: pass the two sides of one test set, line for line."
+    )
+  pairs = [(normalise(config, s), normalise(config, r)) for s, r in zip(src_lines, ref_lines)]
+  empty = [i for i, (s, r) in enumerate(pairs) if not s or not r]
+  if empty:
+    log.warning(
+      "%s / %s: %d line pair(s) with an empty side, kept and scored (%s)",
+      src_path,
+      ref_path,
+      len(empty),
+      line_numbers(empty),
+    )
+  src_vocab, tgt_vocab, model, params = restored(config, workdir)
+  check_vocab(src_vocab, [p[0] for p in pairs], str(src_path))
+  known = set(tgt_vocab.tokens)
+  with_loss = tgt_vocab.unk is not None or all(w in known for _, r in pairs for w in r)
+  if with_loss:
+    check_vocab(tgt_vocab, [p[1] for p in pairs], f"{ref_path} (for the loss)")
+  else:  # the references cannot be encoded: score the decoding only
+    log.warning(
+      "%s: words outside the target vocabulary, which has no <unk> (data.specials=%s): "
+      "no loss for this test set, only the decoding metrics",
+      ref_path,
+      config.data.specials,
+    )
+  data = make_dataset(
+    config,
+    pairs if with_loss else [(s, None) for s, _ in pairs],
+    src_vocab,
+    tgt_vocab,
+    config.train.eval_batch_size,
+    drop_long=False,
+    split=f"{src_path} / {ref_path}",
+    unit="line",
+  )
+  result = {}
+  if with_loss:
+    loss_fn = make_loss_fn(model, 0.0, config.train.loss_reduction)
+    result = train.loss_metrics(loss_fn, summarize, params, data, name)
+  result.update(decode_report(config, workdir, model, params, tgt_vocab, data, pairs, name)[0])
+  result.update(test_src=str(src_path.absolute()), test_ref=str(ref_path.absolute()))
+  train.append_metrics(workdir, {"split": name, **result})
+  return result
+
+
+def translate_file(
+  config,
+  workdir: Path,
+  input_path: Path,
+  output: Path | None = None,
+  nbest_output: Path | None = None,
+) -> int:
+  """--mode=translate --input=FILE: every line translated in bucketed batches by the
+  decode.beam_size search; returns #translated.
+
+  output: the best translation of each input line, one a line, in input order.
+  nbest_output: the decode.nbest best per input line in the Moses format
+  `id ||| hypothesis ||| score` (id: the 0-based input line, score: `decode_dataset`'s).
+  An empty line gives an empty output line (and no n-best entry), a line past the model's
+  length limit is truncated to it (a warning for each kind); files are written atomically.
+  """
+  lines = read_lines(input_path, "--input")
+  where = str(input_path)
+  sentences = [normalise(config, line) for line in lines]
+  kept = [i for i, words in enumerate(sentences) if words]
+  if not kept:
+    raise DataError(f"--input={input_path} has only empty lines: nothing to translate.")
+  if len(kept) < len(sentences):
+    empty = [i for i, words in enumerate(sentences) if not words]
+    log.warning(
+      "%s: %d empty line(s), translated as empty lines (%s)", where, len(empty), line_numbers(empty)
+    )
+  src_vocab, tgt_vocab, model, params = restored(config, workdir)
+  check_vocab(src_vocab, sentences, where)
+  sentences = truncate_sources(config, src_vocab, sentences, where)
+  data = make_dataset(
+    config,
+    [(sentences[i], None) for i in kept],
+    src_vocab,
+    tgt_vocab,
+    config.train.eval_batch_size,
+    drop_long=False,
+  )
+  d = config.decode
+  _, info = decode_dataset(
+    model,
+    params,
+    data,
+    tgt_vocab,
+    config,
+    beam_size=d.beam_size,
+    nbest=min(d.nbest, d.beam_size),
+    progress=True,
+  )
+  nbest = dict(zip(kept, info["nbest"]))
+  if output is not None:
+    best = (join_tokens(config, nbest[i][0][0]) if i in nbest else "" for i in range(len(lines)))
+    write_lines(output, best)
+  if nbest_output is not None:
+    write_lines(
+      nbest_output,
+      (
+        f"{i} ||| {join_tokens(config, words)} ||| {score:.6g}"
+        for i in kept
+        for words, score in nbest[i]
+      ),
+    )
+  log.info(
+    "translated %d of %d lines (%s, %.1f sentences/s) -> %s",
+    len(kept),
+    len(lines),
+    search_name(d.beam_size),
+    info["sentences_per_second"],
+    ", ".join(str(p) for p in (output, nbest_output) if p is not None),
+  )
+  return len(kept)
+
+
+def serve(
+  mode: str,
+  config,
+  workdir: Path,
+  inputs: list[str],
+  *,
+  input_path: Path | None = None,
+  output: Path | None = None,
+  nbest_output: Path | None = None,
+) -> None:
+  """--mode=translate: with --input=FILE, the file in batches (`translate_file`) to
+  --output and/or --nbest_output; else n-best lists printed for the sentences in `inputs`,
+  else stdin's lines, one sentence at a time (`translate`)."""
+  if input_path is None:
+    if output is not None or nbest_output is not None:
+      raise ConfigError(
+        "--output and --nbest_output need --input=FILE (the sentences, one a line)."
+      )
+  else:
+    if inputs:
+      raise ConfigError(
+        "give the sentences as arguments (or on stdin) or as --input=FILE, not both."
+      )
+    if output is None and nbest_output is None:
+      raise ConfigError(
+        "--input needs --output=FILE (the best translations) and/or --nbest_output=FILE."
+      )
+    for flag, path in (("--output", output), ("--nbest_output", nbest_output)):
+      if path is not None and (path.is_dir() or not path.parent.is_dir()):
+        raise DataError(f"{flag}={path}: pass a file path in an existing directory.")
+    translate_file(config, workdir, input_path, output, nbest_output)
+    return
+  src_vocab, tgt_vocab, model, params = restored(config, workdir)
   n = translate(
     config,
     workdir,

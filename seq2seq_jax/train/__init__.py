@@ -3,8 +3,10 @@
 
 from seq2seq_jax.train.checkpoint import Checkpoints, Meta
 from seq2seq_jax.train.loop import (
+  append_metrics,
   evaluate,
   evaluate_split,
+  loss_metrics,
   param_summary,
   restore_params,
   train_and_evaluate,
@@ -16,6 +18,7 @@ __all__ = [
   "Checkpoints",
   "Meta",
   "TrainState",
+  "append_metrics",
   "batch_put",
   "create_state",
   "data_sharding",
@@ -24,6 +27,7 @@ __all__ = [
   "fetch",
   "host_rows",
   "is_main_process",
+  "loss_metrics",
   "make_optimizer",
   "make_steps",
   "param_summary",

@@ -52,6 +52,15 @@ def param_summary(params) -> str:
   return "\n".join(rows + [f"total parameters: {total:,}"])
 
 
+METRICS_FILE = "metrics.jsonl"
+
+
+def append_metrics(workdir: str | Path, record: dict) -> None:
+  """Appends `record` as one line of the run's metrics.jsonl (e.g. an external test set's
+  evaluation; a later training start rewrites the file from its checkpoint's epochs)."""
+  _append_jsonl(Path(workdir) / METRICS_FILE, record)
+
+
 def _append_jsonl(path: Path, record: dict) -> None:
   if not is_main_process():
     return
@@ -124,7 +133,7 @@ def _train(
   steps_per_epoch = task.train_data.num_batches()
   stop_after = config.train.stop_after_steps
   ckpt_every = config.train.checkpoint_every_steps
-  metrics_path = workdir / "metrics.jsonl"
+  metrics_path = workdir / METRICS_FILE
   _write_jsonl(metrics_path, meta.history)  # drops lines written after that checkpoint
   step = int(state.step)
   first_epoch, offset = divmod(step, steps_per_epoch)
@@ -246,13 +255,23 @@ def _train(
 
 def evaluate_split(task: Task, params, split: str, eval_step=None, shard=None) -> dict:
   """Loss metrics of a split plus the task's own report (BLEU, accuracy, plots...)."""
+  data = task.eval_data[split]
+  m = loss_metrics(task.loss_fn, task.summarize, params, data, split, eval_step, shard)
+  return {**m, **task.report(params, split)}
+
+
+def loss_metrics(
+  loss_fn, summarize, params, data: BucketedDataset, name: str, eval_step=None, shard=None
+) -> dict[str, float]:
+  """`evaluate` with loss_fn's jitted eval step (made here unless given, with its sharding),
+  logged as one line `name loss 1.234 | ppl 3.435 | ...`."""
   if eval_step is None:
-    _, eval_step = make_steps(task.loss_fn)
+    _, eval_step = make_steps(loss_fn)
     shard, replicated = data_sharding()
     params = jax.device_put(params, replicated)
-  m = evaluate(eval_step, params, task.eval_data[split], task.summarize, shard)
-  log.info("%s %s", split, " | ".join(f"{k} {v:.3f}" for k, v in m.items()))
-  return {**m, **task.report(params, split)}
+  m = evaluate(eval_step, params, data, summarize, shard)
+  log.info("%s %s", name, " | ".join(f"{k} {v:.3f}" for k, v in m.items()))
+  return m
 
 
 def restore_params(model, init_args: tuple, config, workdir: str | Path, which: str = "best"):
