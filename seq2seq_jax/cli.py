@@ -266,6 +266,8 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
       task = module.build_task(config, workdir)
       params = train.restore_params(task.model, task.init_args, config, workdir)
       result = train.evaluate_split(task, params, "test")
+      # recorded as a later evaluation of the test split (a sweep's report reads the latest)
+      train.append_metrics(workdir, {"split": "test", "mode": "evaluate", **result})
     log.info("result: %s", json.dumps(result, default=str))
   elif mode in TASK_MODES[config.task]:
     module.serve(mode, config, workdir, inputs, **file_options())

@@ -1,5 +1,6 @@
 """The command line end to end, and each bad input's one-line message (no traceback)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -89,6 +90,14 @@ def test_evaluate_restores_best_and_reports_test_metrics(run_dir):
   proc = cli("--mode=evaluate", f"--workdir={run_dir}")
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "test loss" in proc.stderr and "test greedy: BLEU" in proc.stderr
+  tests = [
+    json.loads(ln)
+    for ln in (run_dir / "metrics.jsonl").read_text().splitlines()
+    if '"split": "test"' in ln
+  ]
+  trained, evaluated = tests[0], tests[-1]
+  assert "mode" not in trained and evaluated["mode"] == "evaluate"
+  assert evaluated["greedy_bleu"] == pytest.approx(trained["greedy_bleu"])
 
 
 def test_corrupt_checkpoint_is_reported(run_dir, tmp_path):

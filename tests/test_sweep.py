@@ -11,7 +11,7 @@ import pytest
 from sacrebleu.metrics import BLEU
 
 from seq2seq_jax.errors import ConfigError
-from seq2seq_jax.sweep import spec, stats
+from seq2seq_jax.sweep import runner, spec, stats
 from tests.conftest import ROOT, TINY_FLAGS
 
 
@@ -151,3 +151,14 @@ def test_sweep_shards_skips_done_runs_reports_failed_cells(tmp_path):
   assert (sw / "report.png").stat().st_size > 0
   other = _sweep(tmp_path, "--grid=model.max_len=64", "--seeds=2")
   assert other.returncode == 2 and "holds another sweep" in other.stderr
+
+
+def test_an_evaluate_line_updates_metrics_but_never_finishes_a_run(tmp_path):
+  lines = lambda *rs: (tmp_path / "metrics.jsonl").write_text(
+    "".join(json.dumps(r) + "\n" for r in rs)
+  )
+  epoch = {"epoch": 1, "valid_loss": 2.0}
+  lines(epoch, {"split": "test", "mode": "evaluate", "loss": 1.0})
+  assert runner.test_record(tmp_path) is None  # stopped mid-training, then evaluated
+  lines(epoch, {"split": "test", "loss": 1.5}, {"split": "test", "mode": "evaluate", "loss": 1.0})
+  assert runner.test_record(tmp_path)["loss"] == 1.0

@@ -31,19 +31,28 @@ def status_path(workdir: Path, cell: Cell, seed: int) -> Path:
   return workdir / cell.name / f"seed_{seed}.status.json"
 
 
-def test_record(rundir: Path) -> dict | None:
-  """The run's final test line of metrics.jsonl, None while it has none."""
+def _test_lines(rundir: Path) -> list[dict]:
   path = rundir / "metrics.jsonl"
   if not path.exists():
-    return None
-  for line in reversed(path.read_text().splitlines()):
+    return []
+  out = []
+  for line in path.read_text().splitlines():
     try:
       record = json.loads(line)
     except json.JSONDecodeError:
       continue
     if record.get("split") == "test":
-      return record
-  return None
+      out.append(record)
+  return out
+
+
+def test_record(rundir: Path) -> dict | None:
+  """The run's latest test metrics, None until training wrote its test line: a later
+  `--mode=evaluate` line (marked "mode": "evaluate") updates them, never finishes a run."""
+  lines = _test_lines(rundir)
+  if not any(r.get("mode") != "evaluate" for r in lines):
+    return None
+  return lines[-1]
 
 
 def _error_line(log_path: Path) -> str:
