@@ -27,7 +27,7 @@ log = logging.getLogger("seq2seq_jax")
 
 # test-line keys that are not quality metrics
 _NOT_METRICS = re.compile(r"(seconds|per_second|parameters|best_epoch|_png|step)")
-_HEADLINE = re.compile(r"(_bleu|_chrf|_ter|^loss|^ppl|top1_accuracy|top3_accuracy|macro_accuracy)$")
+_HEADLINE = re.compile(r"(_bleu|_chrf|_ter|top1_accuracy|top3_accuracy|macro_accuracy)$")
 
 
 def _metric_keys(records: list[dict]) -> list[str]:
@@ -64,7 +64,8 @@ def _bleu_metric(signature: str | None):
   from sacrebleu.metrics import BLEU
 
   tok = re.search(r"tok:([^|]+)", signature or "")
-  return BLEU(tokenize=tok.group(1) if tok else "13a")
+  tokenize = tok.group(1) if tok else "13a"
+  return BLEU(tokenize=tokenize, force=tokenize == "none")  # none: the runs' own tokens
 
 
 def _paired_translation(sweep_runs, baseline: str, signature: str | None) -> list[dict]:
@@ -205,7 +206,7 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
     for r in paired:
       md.append(
         f"| {r['cell']} | {r['metric']} | {r['delta']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] "
-        f"| {r['p']:.4f} | {r['seeds'][0]}, {r['seeds'][1]} |"
+        f"| {_p_text(r['p'])} | {r['seeds'][0]}, {r['seeds'][1]} |"
       )
     md.append("")
   if failed:
@@ -263,6 +264,13 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
         )
   _plot(sweep, workdir, intervals, headline)
   return workdir / "report.md"
+
+
+def _p_text(p: float) -> str:
+  """The smallest p a bootstrap of B resamples can give is 1 / (B + 1)."""
+  return (
+    f"≤ {1 / (stats.RESAMPLES + 1):.4f}" if p <= 1 / (stats.RESAMPLES + 1) + 1e-12 else f"{p:.4f}"
+  )
 
 
 def _plot(sweep: Sweep, workdir: Path, intervals, headline: list[str]) -> None:
