@@ -44,7 +44,7 @@ def test_train_step_compiles_at_most_once_per_bucket_shape(tiny_config, tmp_path
   assert len(shapes) >= 2  # the test means something only with several buckets
   for epoch in range(2):
     for batch in task.train_data.batches(seed=0, epoch=epoch):
-      state, _ = train_step(state, batch)
+      state, *_ = train_step(state, batch)
   assert train_step._cache_size() == len(shapes)
   for batch in task.eval_data["validation"].batches():
     eval_step(state.params, batch)

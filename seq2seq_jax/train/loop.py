@@ -162,7 +162,7 @@ def _train(
     )
     stopping = False
     for batch in bar:
-      state, out = train_step(state, put(batch))
+      state, out, _ = train_step(state, put(batch))
       sums = out if sums is None else sums + out
       step += 1
       if step % config.train.log_every_steps == 0:
