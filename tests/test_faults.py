@@ -29,11 +29,14 @@ from tests.conftest import ROOT, tiny_flags
 HOOKS = Path(__file__).parent / "faults"
 TINY = [
   "--config=configs/transformer.py",
-  *tiny_flags(  # 10 steps an epoch: saves at 4, 8, 10, 12, ...
-    data__num_test=16, train__num_epochs=2, train__checkpoint_every_steps=4
+  *tiny_flags(  # 10 steps an epoch: saves at 4, 8, 10, 12, ...; a step line every 3
+    data__num_test=16,
+    train__num_epochs=2,
+    train__checkpoint_every_steps=4,
+    train__log_every_steps=3,
   ),
 ]
-TIMINGS = ("seconds", "seconds_per_epoch", "attention_png")  # and *_sentences_per_second
+TIMINGS = ("seconds", "seconds_per_epoch", "attention_png")  # and every *_per_second
 
 
 def cli(workdir, *extra, fault=None):
@@ -63,7 +66,7 @@ def assert_clean(proc, status):
 
 def metrics(workdir):
   lines = (Path(workdir) / "metrics.jsonl").read_text().splitlines()
-  drop = lambda k: k in TIMINGS or k.endswith("_sentences_per_second")
+  drop = lambda k: k in TIMINGS or k.endswith("_per_second")
   return [{k: v for k, v in json.loads(x).items() if not drop(k)} for x in lines]
 
 
@@ -87,7 +90,8 @@ def reference(tmp_path_factory):
   """The uninterrupted run."""
   workdir = tmp_path_factory.mktemp("reference")
   assert_clean(cli(workdir), 0)
-  assert [r.get("epoch", "test") for r in metrics(workdir)] == [1, 2, "test"]
+  kinds = [r.get("epoch", r.get("split", r["step"])) for r in metrics(workdir)]
+  assert kinds == [3, 6, 9, 1, 12, 15, 18, 2, "test"]  # step lines, epochs, the test
   return workdir
 
 
