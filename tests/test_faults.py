@@ -90,8 +90,9 @@ def reference(tmp_path_factory):
   """The uninterrupted run."""
   workdir = tmp_path_factory.mktemp("reference")
   assert_clean(cli(workdir), 0)
-  kinds = [r.get("epoch", r.get("split", r["step"])) for r in metrics(workdir)]
-  assert kinds == [3, 6, 9, 1, 12, 15, 18, 2, "test"]  # step lines, epochs, the test
+  kinds = [r.get("split") or r.get("epoch") or f"step {r['step']}" for r in metrics(workdir)]
+  steps = lambda *n: [f"step {k}" for k in n]
+  assert kinds == [*steps(3, 6, 9), 1, *steps(12, 15, 18), 2, "test"]
   return workdir
 
 
@@ -169,17 +170,19 @@ def test_a_nan_loss_stops_the_run_and_saves_nothing_non_finite(reference, tmp_pa
 
 def test_a_diverging_run_stops_with_one_line_and_no_checkpoint(tmp_path):
   # Adam at 1e9 with no clipping: the first update throws the params far out, the loss after
-  # it is no longer finite, and the first check (the save at step 4) stops the run.
+  # it is no longer finite, and the first check (the step line at step 3, before it is
+  # written) stops the run.
   run = tmp_path / "run"
   proc = cli(run, "--config.train.learning_rate=1e9", "--config.train.clip=0")
   assert_clean(proc, 2)
   errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
   assert len(errors) == 1, proc.stderr[-3000:]
   assert re.match(
-    r"error: loss became (NaN|infinite) at step 4 \(last good checkpoint: none yet\)", errors[0]
+    r"error: loss became (NaN|infinite) at step 3 \(last good checkpoint: none yet\)", errors[0]
   ), errors[0]
   for which in ("latest", "best"):
     assert not any((run / "checkpoints" / which).glob("[0-9]*")), which
+  assert (run / "metrics.jsonl").read_text() == ""  # no line with a non-finite loss
 
 
 def test_a_failed_save_keeps_the_previous_checkpoint(tiny_config, tmp_path, monkeypatch):
