@@ -6,9 +6,10 @@
 
 
   python -m seq2seq_jax.main --config=configs/transformer.py [--config.a.b=value] [--workdir=DIR]
-  python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR
+  python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR   (--config=F --config.decode.*=...)
   python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR --test_src=FILE --test_ref=FILE
                              [--test_name=NAME]        (any parallel test set; translation runs)
+  python -m seq2seq_jax.main --mode=average   --workdir=DIR   (runs with train.keep_checkpoints)
   python -m seq2seq_jax.main --mode=translate --workdir=DIR "ein mann ." ...   (or lines on stdin)
   python -m seq2seq_jax.main --mode=translate --workdir=DIR --input=FILE --output=FILE
                              [--nbest_output=FILE]     (a file in batches, line for line)
@@ -49,7 +50,11 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>).")
 _MODE = flags.DEFINE_enum(
-  "mode", "train", ["train", "evaluate", "translate", "predict"], "What to do."
+  "mode",
+  "train",
+  ["train", "evaluate", "average", "translate", "predict"],
+  "What to do. average: write the mean of the params of the epochs a run kept "
+  "(train.keep_checkpoints) as its `averaged` checkpoint (decode.checkpoint=averaged).",
 )
 _DISTRIBUTED = flags.DEFINE_bool(
   "distributed",
@@ -248,6 +253,10 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
       sys.exit(130)
     return
 
+  if mode == "average":  # needs neither the model nor the data: the saved params alone
+    result = train.average_run(workdir)
+    log.info("result: %s", json.dumps(result, default=str))
+    return
   saved = rundir.load_config(workdir)
   if config is not None and "decode" in config:  # decoding settings may change after training
     saved.decode = config.decode
@@ -264,17 +273,20 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
       result = module.evaluate_files(config, workdir, *test_set)
     else:
       task = module.build_task(config, workdir)
-      params = train.restore_params(task.model, task.init_args, config, workdir)
+      which = train.decode_checkpoint(config)
+      params = train.restore_params(task.model, task.init_args, config, workdir, which)
       result = train.evaluate_split(task, params, "test")
       # recorded as a later evaluation of the test split (a sweep's report reads the latest)
-      train.append_metrics(workdir, {"split": "test", "mode": "evaluate", **result})
+      train.append_metrics(
+        workdir, {"split": "test", "mode": "evaluate", "checkpoint": which, **result}
+      )
     log.info("result: %s", json.dumps(result, default=str))
   elif mode in TASK_MODES[config.task]:
     module.serve(mode, config, workdir, inputs, **file_options())
   else:
     raise ConfigError(
       f"--mode={mode} does not apply to a {config.task} run; use one of: "
-      f"train, evaluate, {', '.join(TASK_MODES[config.task])}."
+      f"{', '.join(('train', 'evaluate', 'average', *TASK_MODES[config.task]))}."
     )
 
 

@@ -5,7 +5,9 @@ trained with.
 the kernel releases when the holder dies, so a killed run never leaves it stuck), then
 compares `config` with the run's saved `config.json`: only the keys in `RESUMABLE` may
 change on resume; any other change is refused before anything is written, naming each
-key (old -> new) and the ways out. Then it writes `config.json` (atomically).
+key (old -> new) and the ways out. A key the saved config lacks (a run saved before the key
+existed) counts as unchanged while the new value is its default (config/defaults.py). Then
+it writes `config.json` (atomically).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import ml_collections
 
+from seq2seq_jax.config.defaults import DECODE, TRAIN
 from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
 
 CONFIG_FILE = "config.json"
@@ -35,6 +38,7 @@ RESUMABLE = (
   "train.stop_after_steps",
   "train.early_stop_patience",
   "train.log_every_steps",
+  "train.tensorboard",
   "train.checkpoint_every_steps",
   "train.eval_batch_size",
   "data.dir",
@@ -59,20 +63,29 @@ def resumable(key: str) -> bool:
   return any(key == r or (r.endswith(".") and key.startswith(r)) for r in RESUMABLE)
 
 
+ABSENT = "<absent>"
+DEFAULTS = flatten({"train": TRAIN, "decode": DECODE})  # what a saved config lacking a key had
+
+
 def changes(saved: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-  """(key, saved value, new value) of every key that differs; "<absent>" where missing."""
+  """(key, saved value, new value) of every key that differs; ABSENT where missing."""
   a, b = flatten(saved), flatten(new)
-  missing = "<absent>"
   return [
-    (k, a.get(k, missing), b.get(k, missing))
+    (k, a.get(k, ABSENT), b.get(k, ABSENT))
     for k in sorted(set(a) | set(b))
-    if a.get(k, missing) != b.get(k, missing)
+    if a.get(k, ABSENT) != b.get(k, ABSENT)
   ]
 
 
+def _new_default(key: str, old: Any, new: Any) -> bool:
+  """A key added to the code since the run was saved, at its default: no change."""
+  return old == ABSENT and key in DEFAULTS and new == DEFAULTS[key]
+
+
 def check_compatible(workdir: Path, saved: dict[str, Any], new: dict[str, Any]) -> None:
-  """Refuses a resume whose config changes any key outside RESUMABLE."""
-  refused = [c for c in changes(saved, new) if not resumable(c[0])]
+  """Refuses a resume whose config changes any key outside RESUMABLE (a key the saved
+  config lacks, now at its default, is no change)."""
+  refused = [c for c in changes(saved, new) if not resumable(c[0]) and not _new_default(*c)]
   if refused:
     shown = "; ".join(f"{k}: {old!r} -> {new_!r}" for k, old, new_ in refused[:8])
     more = f" (and {len(refused) - 8} more)" if len(refused) > 8 else ""

@@ -160,12 +160,19 @@ def test_balanced_sampler_draws_classes_uniformly_and_is_seeded():
 def test_tutorial_recipe_learns_with_batch_one(tmp_path):
   c = tiny_config(tmp_path, "tutorial")
   c.model.hidden = 32
-  c.train.update(num_epochs=3, batch_size=1, steps_per_epoch=300, learning_rate=0.02)
+  c.train.update(
+    num_epochs=3, batch_size=1, steps_per_epoch=300, learning_rate=0.02, log_every_steps=100
+  )
   c.report.sample_every_epochs = 1
   task = classification.build_task(c, tmp_path)
   assert task.train_data.batch_size == 1 and task.train_data.num_batches() == 300
   result = train.train_and_evaluate(task, c, tmp_path)
-  history = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  history = [r for r in records if "epoch" in r]  # and a step record every 100 steps
+  assert [r["step"] for r in records if "epoch" not in r and "split" not in r] == [
+    100 * k for k in range(1, 10)
+  ]
+  assert "examples_per_second" in records[0]  # a classifier's Sums.weight counts examples
   assert history[2]["train_loss"] < history[0]["train_loss"] < np.log(3)
   assert result["top1_accuracy"] > 60.0  # three well separated suffixes
 

@@ -29,11 +29,14 @@ from tests.conftest import ROOT, tiny_flags
 HOOKS = Path(__file__).parent / "faults"
 TINY = [
   "--config=configs/transformer.py",
-  *tiny_flags(  # 10 steps an epoch: saves at 4, 8, 10, 12, ...
-    data__num_test=16, train__num_epochs=2, train__checkpoint_every_steps=4
+  *tiny_flags(  # 10 steps an epoch: saves at 4, 8, 10, 12, ...; a step line every 3
+    data__num_test=16,
+    train__num_epochs=2,
+    train__checkpoint_every_steps=4,
+    train__log_every_steps=3,
   ),
 ]
-TIMINGS = ("seconds", "seconds_per_epoch", "attention_png")  # and *_sentences_per_second
+TIMINGS = ("seconds", "seconds_per_epoch", "attention_png")  # and every *_per_second
 
 
 def cli(workdir, *extra, fault=None):
@@ -63,7 +66,7 @@ def assert_clean(proc, status):
 
 def metrics(workdir):
   lines = (Path(workdir) / "metrics.jsonl").read_text().splitlines()
-  drop = lambda k: k in TIMINGS or k.endswith("_sentences_per_second")
+  drop = lambda k: k in TIMINGS or k.endswith("_per_second")
   return [{k: v for k, v in json.loads(x).items() if not drop(k)} for x in lines]
 
 
@@ -87,7 +90,9 @@ def reference(tmp_path_factory):
   """The uninterrupted run."""
   workdir = tmp_path_factory.mktemp("reference")
   assert_clean(cli(workdir), 0)
-  assert [r.get("epoch", "test") for r in metrics(workdir)] == [1, 2, "test"]
+  kinds = [r.get("split") or r.get("epoch") or f"step {r['step']}" for r in metrics(workdir)]
+  steps = lambda *n: [f"step {k}" for k in n]
+  assert kinds == [*steps(3, 6, 9), 1, *steps(12, 15, 18), 2, "test"]
   return workdir
 
 
@@ -165,17 +170,19 @@ def test_a_nan_loss_stops_the_run_and_saves_nothing_non_finite(reference, tmp_pa
 
 def test_a_diverging_run_stops_with_one_line_and_no_checkpoint(tmp_path):
   # Adam at 1e9 with no clipping: the first update throws the params far out, the loss after
-  # it is no longer finite, and the first check (the save at step 4) stops the run.
+  # it is no longer finite, and the first check (the step line at step 3, before it is
+  # written) stops the run.
   run = tmp_path / "run"
   proc = cli(run, "--config.train.learning_rate=1e9", "--config.train.clip=0")
   assert_clean(proc, 2)
   errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
   assert len(errors) == 1, proc.stderr[-3000:]
   assert re.match(
-    r"error: loss became (NaN|infinite) at step 4 \(last good checkpoint: none yet\)", errors[0]
+    r"error: loss became (NaN|infinite) at step 3 \(last good checkpoint: none yet\)", errors[0]
   ), errors[0]
   for which in ("latest", "best"):
     assert not any((run / "checkpoints" / which).glob("[0-9]*")), which
+  assert (run / "metrics.jsonl").read_text() == ""  # no line with a non-finite loss
 
 
 def test_a_failed_save_keeps_the_previous_checkpoint(tiny_config, tmp_path, monkeypatch):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq_jax.errors import UserError
-from seq2seq_jax.rundir import RESUMABLE, RunLock, changes, resumable
+from seq2seq_jax.config.defaults import TRAIN
+from seq2seq_jax.errors import ConfigError, UserError
+from seq2seq_jax.rundir import RESUMABLE, RunLock, changes, check_compatible, resumable
 from tests.conftest import ROOT, tiny_flags
 from tests.test_cli import assert_user_error, cli
 
@@ -48,6 +49,24 @@ def test_resumable_keys_and_changes():
   assert changes(saved, new) == [("model.hid", 32, 16), ("x", "<absent>", 1)]
 
 
+def test_a_key_the_saved_config_lacks_is_no_change_at_its_default(tmp_path):
+  """Runs saved before a key existed resume while the key keeps its default."""
+  saved = {"train": {"num_epochs": 1}, "model": {"hid": 32}}
+  new = {
+    "train": {"num_epochs": 1, "keep_checkpoints": 0, "select_by": "loss"},
+    "model": {"hid": 32},
+  }
+  assert TRAIN["keep_checkpoints"] == 0 and TRAIN["select_by"] == "loss"
+  check_compatible(tmp_path, saved, new)
+  new["train"]["keep_checkpoints"] = 3  # not its default: a change, and not a resumable one
+  with pytest.raises(ConfigError, match=r"train\.keep_checkpoints: '<absent>' -> 3"):
+    check_compatible(tmp_path, saved, new)
+  new["train"]["keep_checkpoints"] = 0
+  new["model"]["extra"] = 0  # only train/decode keys have code defaults
+  with pytest.raises(ConfigError, match=r"model\.extra: '<absent>' -> 0"):
+    check_compatible(tmp_path, saved, new)
+
+
 def test_a_changed_config_is_refused_before_anything_is_written(trained):
   before = files(trained)
   proc = cli(CONFIG, f"--workdir={trained}", *QUICK, "--config.model.hid=16")
@@ -59,6 +78,14 @@ def test_a_changed_config_is_refused_before_anything_is_written(trained):
 def test_resume_may_change_the_resumable_keys(trained, tmp_path):
   run = tmp_path / "run"
   shutil.copytree(trained, run)
+  saved = json.loads((run / "config.json").read_text())  # as a run saved before these keys
+  for block, key in [
+    ("train", "select_by"),
+    ("train", "keep_checkpoints"),
+    ("decode", "checkpoint"),
+  ]:
+    del saved[block][key]
+  (run / "config.json").write_text(json.dumps(saved))
   proc = cli(CONFIG, f"--workdir={run}", *QUICK, "--config.train.num_epochs=2")
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "resuming from step 10" in proc.stderr

@@ -24,7 +24,7 @@ def one_step(task, config, batch, **kw):
   state = train.create_state(task.model, task.init_args, config)
   before = jax.tree.map(np.asarray, state.params)
   train_step, _ = train.make_steps(task.loss_fn, **kw)
-  state, sums = train_step(state, batch)
+  state, sums, _ = train_step(state, batch)
   return before, state, jax.tree.map(np.asarray, sums)
 
 
@@ -111,3 +111,17 @@ def test_bfloat16_step_is_close_to_float32_and_keeps_fp32_state(tiny_config, tmp
         assert x.dtype == jnp.float32, x.dtype
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(bf16.params))
   assert int(fp32.step) == int(bf16.step) == 1
+
+
+def test_train_step_returns_the_gradient_norm_before_clipping(tiny_config, tmp_path):
+  task, batch = setup(tiny_config, tmp_path, clip=1e-3)  # every update clipped: norm >> 1e-3
+  grad = jax.grad(lambda p: task.loss_fn(p, batch, jax.random.PRNGKey(0), True, 0)[0])
+  expected = float(
+    optax.global_norm(grad(train.create_state(task.model, task.init_args, tiny_config).params))
+  )
+  assert expected > 0.1
+  for accum in (1, ACCUM):
+    state = train.create_state(task.model, task.init_args, tiny_config)
+    train_step, _ = train.make_steps(task.loss_fn, grad_accum_steps=accum)
+    _, _, grad_norm = train_step(state, batch)
+    np.testing.assert_allclose(float(grad_norm), expected, rtol=1e-5)

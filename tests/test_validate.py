@@ -108,6 +108,13 @@ def test_keys_bounded_by_another_key(name, arg, key, value, fragment):
     validate(with_value(c, key, value))
 
 
+def test_select_by_bleu_is_for_translation_runs_only():
+  validate(with_value(load_config("transformer"), "train.select_by", "bleu"))
+  for name in ("char_rnn", "srn_hello"):
+    with pytest.raises(ConfigError, match=r"^train\.select_by='bleu' must be loss for a "):
+      validate(with_value(load_config(name), "train.select_by", "bleu"))
+
+
 def test_bigru_max_length_0_is_fine_without_fixed_attention():
   validate(load_config("bigru_beam"))  # attention=additive, max_length=0
 

@@ -93,7 +93,8 @@ def main() -> None:
       wall = float("nan")  # already trained: report it, time unknown
     else:
       wall = train(arg, workdir, a.chunk_steps)
-    *epochs, test = records(workdir)
+    *lines, test = records(workdir)
+    epochs = [r for r in lines if "epoch" in r]  # not the step records
     model = describe(load_config(arg)).replace("|", "\\|")  # a table cell
     rows.append(
       f"| `{arg}` | {model} | {test['parameters']:,} | "

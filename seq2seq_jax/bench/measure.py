@@ -54,7 +54,7 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   holder = [state]
 
   def jax_step():
-    holder[0], sums = train_step(holder[0], jbatch)
+    holder[0], sums, _ = train_step(holder[0], jbatch)
     jax.block_until_ready(sums)
 
   if args.probe == "jax":

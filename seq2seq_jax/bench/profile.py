@@ -73,7 +73,7 @@ def main():
 
   def run_step(name):
     def f():
-      holders[name][0], sums = steps[name](holders[name][0], batch)
+      holders[name][0], sums, _ = steps[name](holders[name][0], batch)
       jax.block_until_ready(sums)
 
     return f
@@ -145,7 +145,7 @@ def trace_table(batch, init_args, config):
   holder = [train.create_state(model, init_args, config)]
 
   def step():
-    holder[0], sums = step_fn(holder[0], batch)
+    holder[0], sums, _ = step_fn(holder[0], batch)
     jax.block_until_ready(sums)
 
   for _ in range(3):

@@ -34,10 +34,13 @@ TRAIN: dict[str, Any] = dict(
   clip=1.0,  # gradient global-norm clipping (0: off)
   label_smoothing=0.0,
   loss_reduction="token",  # translation: token (mean over tokens) | sequence (sum per pair)
-  log_every_steps=50,  # progress-bar loss
+  log_every_steps=50,  # a step record (lr, grad norm, loss, speed) in metrics.jsonl; bar loss
   checkpoint_every_steps=0,  # 0: at the end of each epoch only
   stop_after_steps=0,  # >0: save and stop there (run the same command again to resume)
-  early_stop_patience=0,  # >0: stop after this many epochs without a better valid loss
+  early_stop_patience=0,  # >0: stop after this many epochs without a better select_by value
+  select_by="loss",  # the best checkpoint: loss (valid, lowest) | bleu (valid greedy, highest)
+  keep_checkpoints=0,  # >0: keep the params of the last N epochs; their mean is `averaged`
+  tensorboard=False,  # also write the records as TensorBoard events in <workdir>/tensorboard/
   grad_accum_steps=1,  # >1: batch_size split into this many micro-batches, one update
   compute_dtype="float32",  # float32 | bfloat16 (forward/backward; params and optimiser fp32)
 )
@@ -55,6 +58,7 @@ DECODE: dict[str, Any] = dict(
   test_src="",  # --mode=evaluate: a parallel test set's source file (--test_src wins) ...
   test_ref="",  # ... and its references, line for line (--test_ref)
   test_name="",  # its name in files and metrics.jsonl ("": test_src's name before a dot)
+  checkpoint="best",  # what evaluate / translate restore: best | averaged | latest
 )
 
 

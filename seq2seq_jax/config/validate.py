@@ -132,6 +132,9 @@ TRAIN: dict[str, Rule] = dict(
   checkpoint_every_steps=COUNT,
   stop_after_steps=COUNT,
   early_stop_patience=COUNT,
+  select_by=choice("loss", "bleu"),  # bleu: translation only (RELATIONS)
+  keep_checkpoints=COUNT,
+  tensorboard=BOOL,
   grad_accum_steps=SIZE,
   compute_dtype=choice("float32", "bfloat16"),
   sampling=choice("shuffle", "balanced"),  # classification only (configs/char_rnn.py)
@@ -152,6 +155,7 @@ DECODE: dict[str, Rule] = dict(
   test_src=TEXT,
   test_ref=TEXT,
   test_name=TEXT,
+  checkpoint=choice("best", "averaged", "latest"),
 )
 
 DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys
@@ -294,6 +298,12 @@ RELATIONS: tuple[Relation, ...] = (
     lambda v: v("train.schedule") == "warmup_cosine",
     lambda v: v("train.decay_steps") > v("train.warmup_steps"),
     lambda v: f"> train.warmup_steps={v('train.warmup_steps')} with train.schedule=warmup_cosine",
+  ),
+  (
+    "train.select_by",
+    lambda v: v("train.select_by") == "bleu",
+    lambda v: v("task") == "translation",
+    lambda v: f"loss for a {v('task')} task (bleu: the validation BLEU of translation runs)",
   ),
   (
     "train.steps_per_epoch",

@@ -2,9 +2,10 @@
 returns, the masked cross-entropy, and one way to run a model over a whole dataset.
 
 The loop knows nothing task-specific: a task says what its loss sums (`Sums`), how the
-sums read as metrics (`summarize`), how an epoch's line looks (`epoch_line`), which
-validation metric picks the best checkpoint (`selects`, lower is better) and what it
-reports on a split at the end (`report`).
+sums read as metrics (`summarize`), how an epoch's line looks (`epoch_line`), what its
+`Sums.weight` counts (`units`), which validation metrics besides the loss's it can compute
+for `train.select_by` (`valid_metrics`) and what it reports on a split at the end
+(`report`).
 """
 
 from __future__ import annotations
@@ -134,7 +135,11 @@ class Task:
   summarize: Sums (floats) -> named values (loss, ppl, accuracy, ...); must give "loss".
   report: (params, split) -> final metrics of that split (BLEU, samples, plots...).
   epoch_line: (split title, metrics) -> the line printed for it after each epoch.
-  selects: the validation metric whose lowest value marks the best checkpoint.
+  units: what `Sums.weight` counts (tokens, examples): names the step records'
+    `<units>_per_second`.
+  valid_metrics: optional params -> validation metrics the loss does not give (translation:
+    {"bleu": greedy BLEU}); run at each epoch's end when `train.select_by` names one of
+    them, and written to the epoch record as `valid_<name>`.
   on_epoch_end: optional (params, epoch) -> None, e.g. print a few predictions.
   """
 
@@ -146,7 +151,8 @@ class Task:
   summarize: Callable[[Sums], dict[str, float]]
   report: Callable[[Any, str], dict]
   epoch_line: Callable[[str, dict[str, float]], str] = loss_line
-  selects: str = "loss"
+  units: str = "tokens"
+  valid_metrics: Callable[[Any], dict[str, float]] | None = None
   on_epoch_end: Callable[[Any, int], None] | None = None
 
   @classmethod

@@ -315,6 +315,7 @@ def build_task(config, workdir: Path) -> Task:
     summarize=summarize,
     report=report,
     epoch_line=base.loss_ppl_line,
+    units="examples",
     on_epoch_end=sample_printer(config, model, split, edges, datasets["train"].num_batches()),
   )
 
@@ -371,7 +372,9 @@ def predict(config, workdir: Path, names: Iterable[str], out=print) -> int:
     )
   labels = Split.load(path).labels
   model = make_model(config, len(labels))
-  params = train.restore_params(model, init_args(config), config, workdir)
+  params = train.restore_params(
+    model, init_args(config), config, workdir, train.decode_checkpoint(config)
+  )
   apply = jax.jit(model.apply)
   edges = tuple(config.data.bucket_edges)
   k = min(config.report.topk, len(labels))

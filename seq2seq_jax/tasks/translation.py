@@ -354,6 +354,11 @@ def build_task(config, workdir: Path) -> Task:
       out["attention_pngs"] = attention_maps(config, workdir, model, params, src_vocab, tgt_vocab)
     return out
 
+  def valid_metrics(params) -> dict[str, float]:
+    """Greedy BLEU of the validation set (train.select_by=bleu)."""
+    hyps, _ = decode_dataset(model, params, datasets["validation"], tgt_vocab, config, beam_size=1)
+    return {"bleu": metrics.bleu(hyps, [p[1] for p in data.validation])}
+
   def on_epoch_end(params, epoch: int) -> None:
     """Prints the greedy translations of the first decode.epoch_samples validation pairs."""
     n = config.decode.epoch_samples
@@ -372,6 +377,7 @@ def build_task(config, workdir: Path) -> Task:
     summarize=summarize,
     report=report,
     epoch_line=loss_ppl_line,
+    valid_metrics=valid_metrics,
     on_epoch_end=on_epoch_end if config.decode.epoch_samples else None,
   )
 
@@ -491,10 +497,12 @@ def truncate_sources(
 
 
 def restored(config, workdir: Path) -> tuple[Vocab, Vocab, Any, Any]:
-  """The run's vocabularies, its translator and the best checkpoint's params."""
+  """The run's vocabularies, its translator and the params of `decode.checkpoint` (best)."""
   src_vocab, tgt_vocab = vocabs_for(config, workdir, None)
   model = make_model(config, src_vocab, tgt_vocab)
-  params = train.restore_params(model, init_args(config), config, workdir)
+  params = train.restore_params(
+    model, init_args(config), config, workdir, train.decode_checkpoint(config)
+  )
   return src_vocab, tgt_vocab, model, params
 
 

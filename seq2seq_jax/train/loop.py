@@ -2,18 +2,21 @@
 
 A task (translation, classification, tagging) supplies a `tasks.base.Task`: the model,
 bucketed data, a loss over a batch and a final report. This file owns the rest: the
-epoch loop, progress output, best/latest checkpoints with exact resume, metrics JSONL and
-the loss-curve plot; the jitted steps are in steps.py, data parallelism in sharding.py.
+epoch loop, progress output, best/latest (and kept epochs') checkpoints with exact resume,
+the step and epoch records (records.py: metrics.jsonl, TensorBoard) and the loss-curve
+plot; the jitted steps are in steps.py, data parallelism in sharding.py, checkpoint
+averaging in average.py.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 from seq2seq_jax import plots
@@ -21,10 +24,12 @@ from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.rundir import load_config
 from seq2seq_jax.tasks.base import Sums, Task
+from seq2seq_jax.train import average
 from seq2seq_jax.train.checkpoint import Checkpoints, Meta
 from seq2seq_jax.train.guard import Interrupt, check_loss, check_state
+from seq2seq_jax.train.records import Records, kind
 from seq2seq_jax.train.sharding import batch_put, data_sharding, fetch, host_rows, is_main_process
-from seq2seq_jax.train.steps import create_state, make_steps
+from seq2seq_jax.train.steps import create_state, learning_rate, make_schedule, make_steps
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -52,29 +57,58 @@ def param_summary(params) -> str:
   return "\n".join(rows + [f"total parameters: {total:,}"])
 
 
-METRICS_FILE = "metrics.jsonl"
-
-
 def append_metrics(workdir: str | Path, record: dict) -> None:
-  """Appends `record` as one line of the run's metrics.jsonl (e.g. an external test set's
-  evaluation; a later training start rewrites the file from its checkpoint's epochs)."""
-  _append_jsonl(Path(workdir) / METRICS_FILE, record)
+  """Appends `record` as one line of the run's metrics.jsonl (an evaluation after training;
+  a later training start rewrites the file from its checkpoint's history)."""
+  with Records(Path(workdir)) as records:
+    records.add(record, step=record.get("step", 0))
 
 
-def _append_jsonl(path: Path, record: dict) -> None:
-  if not is_main_process():
-    return
-  with open(path, "a") as f:
-    f.write(json.dumps(record) + "\n")
+_add = jax.jit(lambda a, b: jax.tree.map(jnp.add, a, b))  # one dispatch per step
+
+# train.select_by -> whether a higher validation value is the better one
+HIGHER_IS_BETTER = {"loss": False, "bleu": True}
 
 
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-  """Rewrites `path` with `records` (atomically: a temporary file renamed over it)."""
-  if not is_main_process():
-    return
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-  tmp.replace(path)
+@dataclasses.dataclass
+class StepWindow:
+  """The train steps since the last step record: their summed Sums and gradient norms
+  (device values, added without a host sync), how many and since when (wall clock)."""
+
+  sums: Sums | None = None
+  grad_norm: jax.Array | float = 0.0
+  steps: int = 0
+  t0: float = dataclasses.field(default_factory=lambda: time.time())
+
+  def add(self, sums: Sums, grad_norm: jax.Array) -> None:
+    new = (sums, grad_norm)
+    self.sums, self.grad_norm = new if self.sums is None else _add((self.sums, self.grad_norm), new)
+    self.steps += 1
+
+  def record(self, step: int, lr: float, units: str) -> dict:
+    """The step record (one fetch of the window's sums), over `step - steps + 1 .. step`."""
+    sums, grad_norm = jax.tree.map(float, fetch((self.sums, self.grad_norm)))
+    seconds = max(time.time() - self.t0, 1e-9)
+    return {
+      "step": step,
+      "lr": lr,
+      "grad_norm": grad_norm / self.steps,
+      "loss": sums.mean_loss(),
+      f"{units}_per_second": sums.weight / seconds,
+      "steps_per_second": self.steps / seconds,
+    }
+
+  def to_dict(self) -> dict | None:
+    if self.sums is None:
+      return None
+    sums, grad_norm = fetch((self.sums, self.grad_norm))
+    return {"sums": sums.to_dict(), "grad_norm": float(grad_norm), "steps": self.steps}
+
+  @classmethod
+  def from_dict(cls, d: dict | None) -> StepWindow:
+    if not d:
+      return cls()
+    return cls(Sums.from_dict(d["sums"]), jnp.asarray(d["grad_norm"]), d["steps"])
 
 
 def train_and_evaluate(
@@ -84,18 +118,24 @@ def train_and_evaluate(
 
   Returns the test report, or {"stopped_at_step": N} when it stopped early with a checkpoint
   (train.stop_after_steps), with "interrupted": True when a signal asked it to. A run killed
-  anywhere resumes from its latest checkpoint to the same result: metrics.jsonl is rewritten
-  from that checkpoint's history on every start, so no epoch line is written twice.
+  anywhere resumes from its latest checkpoint to the same result: metrics.jsonl (and the
+  TensorBoard events) are rewritten from that checkpoint's history on every start, so no
+  step or epoch line is written twice.
   init_from: a run whose best params start this one (fresh optimiser state, step 0, no
   best-so-far), used only while `workdir` has no checkpoint, so a rerun resumes.
   """
   workdir = Path(workdir)
-  with Checkpoints(workdir) as ckpts, Interrupt() as stop:
-    return _train(task, config, workdir, ckpts, stop, init_from)
+  t = config.train
+  with (
+    Checkpoints(workdir, keep_epochs=t.keep_checkpoints) as ckpts,
+    Interrupt() as stop,
+    Records(workdir, tensorboard=t.tensorboard) as records,
+  ):
+    return _train(task, config, workdir, ckpts, stop, records, init_from)
 
 
 def _train(
-  task: Task, config, workdir: Path, ckpts: Checkpoints, stop: Interrupt, init_from
+  task: Task, config, workdir: Path, ckpts: Checkpoints, stop: Interrupt, records, init_from
 ) -> dict:
   batch_shard, replicated = data_sharding()
   if config.train.batch_size % jax.device_count():
@@ -110,6 +150,13 @@ def _train(
       f"train.grad_accum_steps={accum} x {jax.device_count()} devices: every "
       "micro-batch must give each device equal rows."
     )
+  select = config.train.select_by
+  if select != "loss" and task.valid_metrics is None:
+    raise ConfigError(
+      f"train.select_by={select!r} needs a task that computes validation {select} "
+      "(translation: bleu); use train.select_by=loss."
+    )
+  higher = HIGHER_IS_BETTER[select]
   state = jax.device_put(create_state(task.model, task.init_args, config), replicated)
   if is_main_process():
     (workdir / "params.txt").write_text(param_summary(state.params) + "\n")
@@ -130,13 +177,15 @@ def _train(
     log.info("starting from the best params of %s (fresh optimiser)", init_from)
 
   train_step, eval_step = make_steps(task.loss_fn, accum, config.train.compute_dtype)
+  schedule = make_schedule(config.train)
   steps_per_epoch = task.train_data.num_batches()
   stop_after = config.train.stop_after_steps
   ckpt_every = config.train.checkpoint_every_steps
-  metrics_path = workdir / METRICS_FILE
-  _write_jsonl(metrics_path, meta.history)  # drops lines written after that checkpoint
+  log_every = config.train.log_every_steps
+  records.reset(meta.history)  # drops lines written after that checkpoint
   step = int(state.step)
   first_epoch, offset = divmod(step, steps_per_epoch)
+  window = StepWindow.from_dict(meta.log_window)
 
   def save(which: str, epoch_sums=None, epoch_seconds: float = 0.0):
     """Saves `which` after checking that nothing in it is NaN or infinite."""
@@ -147,6 +196,7 @@ def _train(
     if which == "latest":
       meta.epoch_sums = None if epoch_sums is None else epoch_sums.to_dict()
       meta.epoch_seconds = epoch_seconds  # a resumed epoch's time counts every process's part
+      meta.log_window = window.to_dict()
     ckpts.save(which, state, meta)
 
   put = batch_put(batch_shard, task.train_data.batch_size)
@@ -171,13 +221,18 @@ def _train(
     )
     stopping = False
     for batch in bar:
-      state, out = train_step(state, put(batch))
+      state, out, grad_norm = train_step(state, put(batch))
       sums = out if sums is None else sums + out
+      window.add(out, grad_norm)
       step += 1
-      if step % config.train.log_every_steps == 0:
+      if step % log_every == 0:
         loss_sum, weight = fetch((sums.loss, sums.weight))
         check_loss(loss_sum, step, ckpts.latest_step())
         bar.set_postfix(loss=f"{float(loss_sum / weight):.3f}")
+        record = window.record(step, learning_rate(schedule, step - 1), task.units)
+        meta.history.append(record)
+        records.add(record)
+        window = StepWindow()
       stopping = bool(stop.requested or (stop_after and step >= stop_after))
       if stopping:
         break
@@ -191,12 +246,15 @@ def _train(
       return stopped()
     offset = 0
     train_sums = fetch(sums)
+    t_end = time.time()  # the epoch's end: evaluation and saves do not count in steps/s
     check_loss(train_sums.loss, step, ckpts.latest_step())
     train_m = task.summarize(jax.tree.map(float, train_sums))
     valid_m = evaluate(
       eval_step, state.params, task.eval_data["validation"], task.summarize, batch_shard
     )
     check_loss(valid_m["loss"], step, ckpts.latest_step())
+    if select != "loss":
+      valid_m.update(task.valid_metrics(state.params))
     seconds = time.time() - t0
     record = {
       "epoch": epoch + 1,
@@ -206,50 +264,65 @@ def _train(
       **{f"valid_{k}": v for k, v in valid_m.items()},
     }
     meta.history.append(record)
-    _append_jsonl(metrics_path, record)
+    records.add(record)
     log.info(
       "Epoch: %02d | Time: %dm %02ds | step %d", epoch + 1, seconds // 60, seconds % 60, step
     )
     for name, m in (("Train", train_m), (" Val.", valid_m)):
       log.info("%s", task.epoch_line(name, m))
+    if select != "loss":
+      log.info("\t Val. %s: %.3f", select, valid_m[select])
     if task.on_epoch_end is not None:
       task.on_epoch_end(state.params, epoch + 1)
-    if valid_m[task.selects] < meta.best_value:
-      meta.best_value, meta.best_epoch = valid_m[task.selects], epoch + 1
+    value = valid_m[select]
+    if meta.best_epoch is None or (value > meta.best_value if higher else value < meta.best_value):
+      meta.best_value, meta.best_epoch = value, epoch + 1
       save("best")
     patience = config.train.early_stop_patience
     meta.stopped_early = bool(patience and epoch + 1 - meta.best_epoch >= patience)
+    if config.train.keep_checkpoints:  # before latest: a resume never skips an epoch's params
+      ckpts.save_params("epochs", step, state.params, {"epoch": epoch + 1, "step": step})
     save("latest")
     if is_main_process():
+      epochs = [r for r in meta.history if kind(r) == "epoch"]
       plots.loss_curves(
         {
-          "train": [(r["epoch"], r["train_loss"]) for r in meta.history],
-          "valid": [(r["epoch"], r["valid_loss"]) for r in meta.history],
+          "train": [(r["epoch"], r["train_loss"]) for r in epochs],
+          "valid": [(r["epoch"], r["valid_loss"]) for r in epochs],
         },
         workdir / "loss.png",
         title="loss per epoch",
       )
+    window.t0 += time.time() - t_end
     if stopping:  # stopped on an epoch's last step: after its evaluation and checkpoints
       return stopped()
     if meta.stopped_early:
-      log.info("early stop: no better valid %s for %d epochs", task.selects, patience)
+      log.info("early stop: no better valid %s for %d epochs", select, patience)
       break
 
   stop.release()  # the report cannot stop half-way and resume: a Ctrl-C now aborts at once
+  averaged = {}
+  if config.train.keep_checkpoints:  # first, so the best's report files (plots) are the last
+    params, info = average.average_epochs(ckpts, config.train.keep_checkpoints, state.params)
+    log.info("averaged the params of epochs %s; evaluating them", info["epochs"])
+    m = evaluate_split(task, params, "test", eval_step, batch_shard)
+    averaged = {f"averaged_{k}": v for k, v in m.items() if isinstance(v, (int, float))}
+    averaged["averaged_epochs"] = info["epochs"]
   log.info(
     "best valid %s %.3f at epoch %s; evaluating that checkpoint",
-    task.selects,
+    select,
     meta.best_value,
     meta.best_epoch,
   )
   best_state, _ = ckpts.restore("best", state)
   result = evaluate_split(task, best_state.params, "test", eval_step, batch_shard)
   result.update(
+    averaged,
     parameters=n_params,
     best_epoch=meta.best_epoch,
-    seconds_per_epoch=[r["seconds"] for r in meta.history],
+    seconds_per_epoch=[r["seconds"] for r in meta.history if kind(r) == "epoch"],
   )
-  _append_jsonl(metrics_path, {"split": "test", **result})
+  records.add({"split": "test", **result}, step=step)
   return result
 
 
@@ -274,9 +347,18 @@ def loss_metrics(
   return m
 
 
+def decode_checkpoint(config) -> str:
+  """decode.checkpoint (best | averaged | latest): what evaluate, translate and predict
+  restore; "best" for a config without the key (a run saved before it, a classifier)."""
+  return config.get("decode", {}).get("checkpoint", "best")
+
+
 def restore_params(model, init_args: tuple, config, workdir: str | Path, which: str = "best"):
-  """Params of the `which` checkpoint in workdir (for evaluate / translate modes)."""
+  """Params of the `which` checkpoint in workdir: best or latest (a train state's params),
+  averaged (params alone). Modes pass `decode_checkpoint(config)`."""
   state = create_state(model, init_args, config)
   with Checkpoints(workdir) as ckpts:
+    if which in Checkpoints.PARAMS_ONLY:
+      return ckpts.restore_params(which, state.params)[0]
     state, _ = ckpts.restore(which, state)
   return state.params

@@ -18,20 +18,30 @@ class TrainState(train_state.TrainState):
   rng: jax.Array
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
-  """optax chain: clip -> [L2] -> optimiser, with the configured learning-rate schedule."""
+def make_schedule(cfg) -> optax.ScalarOrSchedule:
+  """train.schedule: the learning rate by optimiser update count (0 for the first update);
+  a plain float for `constant`, so the optimiser state has no schedule count."""
   lr = cfg.learning_rate
   if cfg.schedule == "constant":
-    schedule = lr
-  elif cfg.schedule == "warmup_rsqrt":
+    return lr
+  if cfg.schedule == "warmup_rsqrt":
     w = max(cfg.warmup_steps, 1)
-    schedule = lambda step: lr * jnp.minimum((step + 1) / w, jnp.sqrt(w / (step + 1.0)))
-  elif cfg.schedule == "warmup_cosine":
-    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, cfg.decay_steps)
-  else:
-    raise ConfigError(
-      f"unknown train.schedule {cfg.schedule!r}; use constant, warmup_rsqrt or warmup_cosine."
-    )
+    return lambda step: lr * jnp.minimum((step + 1) / w, jnp.sqrt(w / (step + 1.0)))
+  if cfg.schedule == "warmup_cosine":
+    return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, cfg.decay_steps)
+  raise ConfigError(
+    f"unknown train.schedule {cfg.schedule!r}; use constant, warmup_rsqrt or warmup_cosine."
+  )
+
+
+def learning_rate(schedule: optax.ScalarOrSchedule, count: int) -> float:
+  """The rate `schedule` (make_schedule's) gives the update of optimiser count `count`."""
+  return float(schedule(count)) if callable(schedule) else float(schedule)
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  """optax chain: clip -> [L2] -> optimiser, with the configured learning-rate schedule."""
+  schedule = make_schedule(cfg)
   optimizers = {
     "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=1e-8),
     "sgd": lambda: optax.sgd(schedule, momentum=cfg.momentum or None),
@@ -73,7 +83,8 @@ def _cast_floats(tree, dtype):
 def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = "float32"):
   """Returns jitted (train_step, eval_step); train_step donates the state.
 
-  train_step(state, batch) -> (state, Sums); eval_step(params, batch) -> Sums.
+  train_step(state, batch) -> (state, Sums, grad_norm): grad_norm is the global norm of the
+  update's gradient before clipping (a device scalar); eval_step(params, batch) -> Sums.
   grad_accum_steps > 1: the batch's rows are split into that many equal micro-batches
   (row i goes to micro-batch i % grad_accum_steps, so each stays spread over the devices),
   run one after another in a `lax.scan`, and their gradients combined with the loss's own
@@ -99,7 +110,7 @@ def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = 
     grad_fn = jax.value_and_grad(loss_and_sums, has_aux=True)
     if grad_accum_steps == 1:
       (_, sums), grads = grad_fn(state.params, batch, rng, True, state.step)
-      return state.apply_gradients(grads=grads), sums
+      return state.apply_gradients(grads=grads), sums, optax.global_norm(grads)
 
     a = grad_accum_steps
     micro = jax.tree.map(
@@ -121,7 +132,7 @@ def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = 
       one, (zeros(state.params), zeros(sums_shape)), (jnp.arange(a), micro)
     )
     grads = jax.tree.map(lambda g: g / jnp.maximum(sums.norm, 1e-9), grads)
-    return state.apply_gradients(grads=grads), sums
+    return state.apply_gradients(grads=grads), sums, optax.global_norm(grads)
 
   def eval_step(params, batch: Batch):
     return loss_and_sums(params, batch, jax.random.PRNGKey(0), False, 0)[1]
