@@ -154,7 +154,12 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   records, dirs, failed = collect(sweep, workdir)
   all_records = [r for cell in records.values() for r in cell.values()]
   keys = _metric_keys(all_records)
-  headline = [k for k in keys if _HEADLINE.search(k)] or keys
+  order = ("top1_accuracy", "top3_accuracy", "macro_accuracy", "_bleu", "_chrf", "_ter")
+  rank = lambda k: (
+    k.startswith("averaged_"),
+    next(i for i, o in enumerate(order) if k.endswith(o)),
+  )
+  headline = sorted((k for k in keys if _HEADLINE.search(k)), key=rank) or keys
   intervals = {
     cell: {
       k: stats.seed_interval([r[k] for r in recs.values() if k in r])
