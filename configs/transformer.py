@@ -14,8 +14,9 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 multi30k_best: the same 10,409,240-parameter model and data, regularised for 29 k pairs
 (dropout 0.3, label smoothing 0.1), Adam with 1,000 warmup steps and a cosine decay over
 15 epochs, the best checkpoint chosen by validation greedy BLEU, the mean of the last 5
-epochs' weights reported beside it (averaged_*), and beam 4 with length penalty 1.0. The candidate recipe of the Multi30k study
-(configs/sweeps/multi30k.py; its 3-seed figures: experiments/transformer_multi30k/RESULTS.md).
+epochs' weights reported beside it (averaged_*), and beam 4 with length penalty 1.0. The
+candidate recipe of the Multi30k study (configs/sweeps/multi30k.py; its 3-seed figures:
+experiments/transformer_multi30k/RESULTS.md).
 """
 
 import ml_collections

@@ -227,18 +227,18 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   if missing:
     md += [f"Not finished yet: {', '.join(f'{c} seed {s}' for c, s in missing)}.", ""]
   md += [
-    "Per-seed values:",
+    "Per-seed values (wall s: the run's command, start-up to test report, on its machine):",
     "",
-    "| cell | seed | " + " | ".join(headline) + " |",
-    "|---" * (len(headline) + 2) + "|",
+    "| cell | seed | " + " | ".join(headline) + " | best epoch | wall s |",
+    "|---" * (len(headline) + 4) + "|",
   ]
   for cell in sweep.cells:
     for seed, r in sorted(records[cell.name].items()):
-      md.append(
-        f"| {cell.name} | {seed} | "
-        + " | ".join(f"{r[k]:.2f}" if k in r else "–" for k in headline)
-        + " |"
-      )
+      sp = status_path(workdir, cell, seed)
+      wall = json.loads(sp.read_text()).get("seconds", "–") if sp.exists() else "–"
+      cols = [f"{r[k]:.2f}" if k in r else "–" for k in headline]
+      best = r.get("best_epoch", "–")
+      md.append(f"| {cell.name} | {seed} | " + " | ".join(cols) + f" | {best} | {wall} |")
   md += ["", "![curves](report.png)", ""]
   (workdir / "report.md").write_text("\n".join(md))
 

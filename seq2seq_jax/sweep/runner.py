@@ -50,9 +50,10 @@ def test_record(rundir: Path) -> dict | None:
   """The run's latest test metrics, None until training wrote its test line: a later
   `--mode=evaluate` line (marked "mode": "evaluate") updates them, never finishes a run."""
   lines = _test_lines(rundir)
-  if not any(r.get("mode") != "evaluate" for r in lines):
+  trained = [r for r in lines if r.get("mode") != "evaluate"]
+  if not trained:
     return None
-  return lines[-1]
+  return {**trained[-1], **lines[-1]}  # training's own keys (best_epoch, ...) kept
 
 
 def _error_line(log_path: Path) -> str:
