@@ -162,3 +162,62 @@ def test_an_evaluate_line_updates_metrics_but_never_finishes_a_run(tmp_path):
   assert runner.test_record(tmp_path) is None  # stopped mid-training, then evaluated
   lines(epoch, {"split": "test", "loss": 1.5}, {"split": "test", "mode": "evaluate", "loss": 1.0})
   assert runner.test_record(tmp_path)["loss"] == 1.0
+
+
+def _fake_run(rundir, record, files):
+  rundir.mkdir(parents=True)
+  (rundir / "metrics.jsonl").write_text(
+    json.dumps({"epoch": 1, "valid_loss": 2.0})
+    + "\n"
+    + json.dumps({"split": "test", **record})
+    + "\n"
+  )
+  for name, text in files.items():
+    (rundir / name).write_text(text)
+
+
+def test_report_pairs_translation_hypotheses_and_classifier_predictions(tmp_path):
+  rng = np.random.default_rng(0)
+  refs = _corpus(rng, 100)
+  noisy = lambda keep: "".join(
+    " ".join(w if rng.random() < keep else "x" for w in r.split()) + "\n" for r in refs
+  )
+  sweep = spec.Sweep((spec.Cell("base", "c.py"), spec.Cell("better", "c.py")), (0, 1), "base")
+  for cell, keep in (("base", 0.5), ("better", 0.9)):
+    for seed in sweep.seeds:
+      hyp = noisy(keep)
+      bleu = BLEU(tokenize="none").corpus_score(hyp.splitlines(), [refs]).score
+      record = {
+        "greedy_bleu": bleu,
+        "bleu_signature": "nrefs:1|tok:none",
+        "greedy_sentences_per_second": 9.0,
+      }
+      files = {"hyp_test_greedy.txt": hyp, "ref_test.txt": "".join(r + "\n" for r in refs)}
+      _fake_run(tmp_path / cell / f"seed_{seed}", record, files)
+  report = spec_report(sweep, tmp_path)
+  assert "| better | greedy_bleu | +" in report and "| better | greedy_chrf | +" in report
+  assert "sentences_per_second" not in report  # speed is not a quality metric
+  assert "| **base** (baseline) | 2/2 |" in report
+
+  labels = rng.integers(0, 3, size=60)
+  cls = tmp_path / "cls"
+  for cell, keep in (("base", 0.5), ("better", 0.95)):
+    for seed in sweep.seeds:
+      correct = rng.random(60) < keep
+      tsv = "index\ttext\tlabel\tprediction\tcorrect\n" + "".join(
+        f"{i}\tn{i}\t{lab}\t{lab if c else -1}\t{int(c)}\n"
+        for i, (lab, c) in enumerate(zip(labels, correct))
+      )
+      _fake_run(
+        cls / cell / f"seed_{seed}",
+        {"top1_accuracy": 100 * correct.mean()},
+        {"predictions_test.tsv": tsv},
+      )
+  report = spec_report(sweep, cls)
+  assert "| better | top1_accuracy | +" in report and "| better | macro_accuracy | +" in report
+
+
+def spec_report(sweep, workdir):
+  from seq2seq_jax.sweep import report
+
+  return report.write_report(sweep, workdir).read_text()
