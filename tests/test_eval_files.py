@@ -51,6 +51,15 @@ def signature(metric, hyps, refs) -> str:
   return str(metric.get_signature())
 
 
+# translate mode with greedy search and one hypothesis per line
+GREEDY = (
+  "--config=configs/transformer.py",
+  *FLAGS,
+  "--config.decode.beam_size=1",
+  "--config.decode.nbest=1",
+)
+
+
 def test_corpus_scores_are_sacrebleus_and_bleu_is_unchanged():
   hyps = [["a", "b", "c", "d"], ["e", "f", "g"], []]
   refs = [["a", "b", "c", "e"], ["e", "f", "g", "h"], ["i"]]
@@ -83,10 +92,7 @@ def test_hypotheses_are_in_test_set_order(run):
   proc = cli(
     "--mode=translate",
     f"--workdir={run}",
-    "--config=configs/transformer.py",
-    *FLAGS,
-    "--config.decode.beam_size=1",
-    "--config.decode.nbest=1",
+    *GREEDY,
     *sources,
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -179,10 +185,7 @@ def test_translate_file_gives_the_test_reports_greedy_lines(run, tmp_path):
   proc = cli(
     "--mode=translate",
     f"--workdir={run}",
-    "--config=configs/transformer.py",
-    *FLAGS,
-    "--config.decode.beam_size=1",
-    "--config.decode.nbest=1",
+    *GREEDY,
     f"--input={run / 'src_test.txt'}",
     f"--output={out}",
   )

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq_jax.sweep import stats
-from seq2seq_jax.sweep.runner import run_dir, status_path, test_record
+from seq2seq_jax.sweep.runner import metrics_lines, run_dir, status_path, test_record
 from seq2seq_jax.sweep.spec import Sweep
 
 log = logging.getLogger("seq2seq_jax")
@@ -42,18 +42,9 @@ def _metric_keys(records: list[dict]) -> list[str]:
 
 
 def _curve(rundir: Path, key: str = "valid_loss") -> list[tuple[int, float]]:
-  path = rundir / "metrics.jsonl"
-  if not path.exists():
-    return []
-  out = []
-  for line in path.read_text().splitlines():
-    try:
-      r = json.loads(line)
-    except json.JSONDecodeError:
-      continue
-    if "epoch" in r and key in r:
-      out.append((int(r["epoch"]), float(r[key])))
-  return out
+  return [
+    (int(r["epoch"]), float(r[key])) for r in metrics_lines(rundir) if "epoch" in r and key in r
+  ]
 
 
 def _lines(path: Path) -> list[str]:

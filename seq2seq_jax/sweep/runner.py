@@ -31,25 +31,24 @@ def status_path(workdir: Path, cell: Cell, seed: int) -> Path:
   return workdir / cell.name / f"seed_{seed}.status.json"
 
 
-def _test_lines(rundir: Path) -> list[dict]:
+def metrics_lines(rundir: Path) -> list[dict]:
+  """The records of the run's metrics.jsonl (none while it has no file; a torn line skipped)."""
   path = rundir / "metrics.jsonl"
   if not path.exists():
     return []
   out = []
   for line in path.read_text().splitlines():
     try:
-      record = json.loads(line)
+      out.append(json.loads(line))
     except json.JSONDecodeError:
       continue
-    if record.get("split") == "test":
-      out.append(record)
   return out
 
 
 def test_record(rundir: Path) -> dict | None:
   """The run's latest test metrics, None until training wrote its test line: a later
   `--mode=evaluate` line (marked "mode": "evaluate") updates them, never finishes a run."""
-  lines = _test_lines(rundir)
+  lines = [r for r in metrics_lines(rundir) if r.get("split") == "test"]
   trained = [r for r in lines if r.get("mode") != "evaluate"]
   if not trained:
     return None
