@@ -22,7 +22,12 @@ def test_quick_bench_report(tmp_path):
     ]
   )
   report = json.loads((tmp_path / "bench.json").read_text())
-  assert "| gru_attention |" in (tmp_path / "bench.md").read_text()
+  md = (tmp_path / "bench.md").read_text()
+  assert "| gru_attention |" in md
+  import jax
+
+  device = jax.devices()[0].device_kind  # the device kind it ran on, in both files
+  assert report["machine"]["device"] == device and f"on {jax.default_backend()} ({device})" in md
   assert report["matmul"]["flop_per_s"] > 0
   assert [r["model"] for r in report["results"]] == ["gru_attention", "char_rnn"]
   for r in report["results"]:

@@ -16,7 +16,7 @@ import seq2seq_jax.bench
 from seq2seq_jax.bench.families import DEFAULT_BATCHES, DEFAULT_LENGTHS, MODELS
 from seq2seq_jax.bench.measure import bench_family
 from seq2seq_jax.bench.memory import rss_mb
-from seq2seq_jax.bench.report import cpu_name, markdown
+from seq2seq_jax.bench.report import cpu_flags, cpu_name, markdown
 from seq2seq_jax.bench.timing import matmul_flops
 
 
@@ -77,6 +77,7 @@ def run(args) -> dict:
   report = {
     "machine": {
       "cpu": cpu_name(),
+      "cpu_flags": cpu_flags(),
       "cores": os.cpu_count(),
       "jax": jax.__version__,
       "backend": jax.default_backend(),

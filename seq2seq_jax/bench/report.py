@@ -17,7 +17,8 @@ def markdown(report: dict) -> str:
   lines = [
     f"`{report.get('command', 'python -m seq2seq_jax.bench')}`",
     "",
-    f"Machine: {m['cpu']}, {m['cores']} cores; jax {m['jax']} ({m['backend']}), "
+    f"Machine: {m['cpu']} ({m.get('cpu_flags') or 'no avx512/amx flags'}), {m['cores']} "
+    f"cores; jax {m['jax']} on {m['backend']} ({m.get('device', '?')}), "
     f"torch {m['torch']} ({m['torch_threads']} threads). Medians of {report['repeats']} "
     "interleaved repeats; speed-up = PyTorch time / seq2seq_jax time.",
     "",
@@ -87,6 +88,21 @@ def markdown(report: dict) -> str:
     f"{report['peak_rss_mb']:,.0f} MB."
   )
   return "\n".join(lines) + "\n"
+
+
+CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")  # what matmuls can use
+
+
+def cpu_flags() -> str:
+  """The CPU_FLAGS this CPU has (/proc/cpuinfo's flags), space-separated."""
+  try:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("flags"):
+        have = set(line.split(":", 1)[1].split())
+        return " ".join(f for f in CPU_FLAGS if f in have)
+  except OSError:
+    pass
+  return ""
 
 
 def cpu_name() -> str:
