@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from sacrebleu.metrics import BLEU
 
 from seq2seq_jax.train.average import mean_params
 from tests.conftest import TINY_FLAGS, tiny_flags
@@ -66,6 +67,12 @@ def test_training_keeps_the_last_epochs_and_reports_their_average(run):
   test = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
   assert test["split"] == "test" and test["averaged_epochs"] == [2, 3]
   assert {"loss", "greedy_bleu", "averaged_loss", "averaged_greedy_bleu"} <= set(test)
+  # each model's hypotheses in its own file, the one its BLEU was scored on
+  refs = (run / "ref_test.txt").read_text().splitlines()
+  for prefix, search in (("", "greedy"), ("averaged_", "greedy"), ("averaged_", "beam2")):
+    hyps = (run / f"hyp_test_{prefix}{search}.txt").read_text().splitlines()
+    bleu = BLEU(tokenize="none").corpus_score(hyps, [refs]).score
+    assert bleu == pytest.approx(test[f"{prefix}{search}_bleu"])
 
 
 def test_mode_average_and_evaluate_the_averaged_checkpoint(run, tmp_path):

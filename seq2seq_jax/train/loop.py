@@ -308,6 +308,7 @@ def _train(
     m = evaluate_split(task, params, "test", eval_step, batch_shard)
     averaged = {f"averaged_{k}": v for k, v in m.items() if isinstance(v, (int, float))}
     averaged["averaged_epochs"] = info["epochs"]
+    _keep_as_averaged(workdir)
   log.info(
     "best valid %s %.3f at epoch %s; evaluating that checkpoint",
     select,
@@ -345,6 +346,20 @@ def loss_metrics(
   m = evaluate(eval_step, params, data, summarize, shard)
   log.info("%s %s", name, " | ".join(f"{k} {v:.3f}" for k, v in m.items()))
   return m
+
+
+def _keep_as_averaged(workdir: Path) -> None:
+  """Renames the averaged params' per-example test files before the best's report writes
+  its own: hyp_test_<search>.txt -> hyp_test_averaged_<search>.txt (so a sweep's paired
+  test can score `averaged_<search>_bleu`), predictions_test.tsv ->
+  predictions_test_averaged.tsv."""
+  if not is_main_process():
+    return
+  for path in workdir.glob("hyp_test_*.txt"):
+    if not path.name.startswith("hyp_test_averaged_"):
+      path.replace(workdir / path.name.replace("hyp_test_", "hyp_test_averaged_", 1))
+  if (workdir / "predictions_test.tsv").exists():
+    (workdir / "predictions_test.tsv").replace(workdir / "predictions_test_averaged.tsv")
 
 
 def decode_checkpoint(config) -> str:
