@@ -83,13 +83,14 @@ def test_paired_corpus_test_tells_a_better_system_from_noise():
   ]
   good, bad = [noisy(0.8) for _ in range(2)], [noisy(0.5) for _ in range(2)]
   metric = BLEU(tokenize="none")
-  r = stats.paired_corpus_test(metric, good, bad, refs, resamples=200)
+  good_s, bad_s = (stats.corpus_stats(metric, h, refs) for h in (good, bad))
+  r = stats.paired_corpus_test(metric, good_s, bad_s, resamples=200)
   direct = np.mean([metric.corpus_score(h, [refs]).score for h in good]) - np.mean(
     [metric.corpus_score(h, [refs]).score for h in bad]
   )
   assert r.delta == pytest.approx(direct, abs=1e-6)  # seed means from summed statistics
   assert r.delta > 10 and r.p < 0.01 and r.low > 0
-  same = stats.paired_corpus_test(metric, good, good, refs, resamples=200)
+  same = stats.paired_corpus_test(metric, good_s, good_s, resamples=200)
   assert same.delta == 0 and same.p > 0.5
 
 

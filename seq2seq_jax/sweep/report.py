@@ -69,27 +69,29 @@ def _paired_translation(sweep_runs, baseline: str, signature: str | None) -> lis
   searches = sorted(
     p.name[len("hyp_test_") : -len(".txt")] for p in base_dirs[0].glob("hyp_test_*.txt")
   )
+  hyps = lambda dirs, search: [
+    _lines(d / f"hyp_test_{search}.txt") for d in dirs if (d / f"hyp_test_{search}.txt").exists()
+  ]
+  metrics = (("bleu", _bleu_metric(signature)), ("chrf", CHRF()))
+  base_stats = {  # (search, metric) -> the baseline's statistics, once for every cell
+    (search, name): (stats.corpus_stats(metric, base_h, refs), len(base_h))
+    for search in searches
+    if (base_h := hyps(base_dirs, search))
+    for name, metric in metrics
+  }
   rows = []
   for cell, dirs in sweep_runs.items():
     if cell == baseline or not dirs:
       continue
     for search in searches:
-      sys_h = [
-        _lines(d / f"hyp_test_{search}.txt")
-        for d in dirs
-        if (d / f"hyp_test_{search}.txt").exists()
-      ]
-      base_h = [
-        _lines(d / f"hyp_test_{search}.txt")
-        for d in base_dirs
-        if (d / f"hyp_test_{search}.txt").exists()
-      ]
-      if not sys_h or not base_h:
+      sys_h = hyps(dirs, search)
+      if not sys_h or (search, "bleu") not in base_stats:
         continue
-      for name, metric in (("bleu", _bleu_metric(signature)), ("chrf", CHRF())):
-        r = stats.paired_corpus_test(metric, sys_h, base_h, refs)
+      for name, metric in metrics:
+        base, n_base = base_stats[search, name]
+        r = stats.paired_corpus_test(metric, stats.corpus_stats(metric, sys_h, refs), base)
         rows.append(
-          dict(cell=cell, metric=f"{search}_{name}", **vars(r), seeds=(len(sys_h), len(base_h)))
+          dict(cell=cell, metric=f"{search}_{name}", **vars(r), seeds=(len(sys_h), n_base))
         )
   return rows
 

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from seq2seq_jax.rundir import write_text
 from seq2seq_jax.sweep.spec import Cell, Sweep
 
 log = logging.getLogger("seq2seq_jax")
@@ -63,9 +64,7 @@ def _error_line(log_path: Path) -> str:
 
 
 def _write_status(path: Path, status: dict) -> None:
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(status) + "\n")
-  tmp.replace(path)
+  write_text(path, json.dumps(status) + "\n")
 
 
 def selected(sweep: Sweep, shard: tuple[int, int]) -> list[tuple[int, Cell, int]]:

@@ -29,6 +29,7 @@ from ml_collections import config_flags
 
 from seq2seq_jax.config.validate import validate
 from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.rundir import write_text
 
 SWEEP_FILE = "sweep.json"
 
@@ -242,9 +243,7 @@ def save_or_check(workdir: Path, sweep: Sweep) -> None:
       )
     return
   workdir.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(sweep.to_json(), indent=2) + "\n")
-  tmp.replace(path)
+  write_text(path, json.dumps(sweep.to_json(), indent=2) + "\n")
 
 
 def load(workdir: Path) -> Sweep:

@@ -76,26 +76,30 @@ def _paired(
   return PairedResult(observed, float(low), float(high), p)
 
 
-def corpus_stats(metric, hypotheses: Sequence[str], references: Sequence[str]) -> np.ndarray:
-  """[N, K] per-sentence sufficient statistics of a sacrebleu metric (BLEU, CHRF)."""
-  return np.asarray(
-    metric._extract_corpus_statistics(list(hypotheses), [list(references)]), np.float64
+def corpus_stats(
+  metric, hypotheses: Sequence[Sequence[str]], references: Sequence[str]
+) -> np.ndarray:
+  """[seeds, N, K] per-sentence sufficient statistics of a sacrebleu metric (BLEU, CHRF)
+  for each seed's hypotheses (lists aligned with references)."""
+  return np.stack(
+    [
+      np.asarray(metric._extract_corpus_statistics(list(h), [list(references)]), np.float64)
+      for h in hypotheses
+    ]
   )
 
 
 def paired_corpus_test(
   metric,
-  system: Sequence[Sequence[str]],
-  baseline: Sequence[Sequence[str]],
-  references: Sequence[str],
+  system: np.ndarray,
+  baseline: np.ndarray,
   *,
   resamples: int = RESAMPLES,
   seed: int = SEED,
 ) -> PairedResult:
-  """system / baseline: each seed's hypotheses (lists aligned with references)."""
-  stats = [
-    np.stack([corpus_stats(metric, h, references) for h in side]) for side in (system, baseline)
-  ]
+  """system / baseline: `corpus_stats` of each side's seeds (the baseline's computed once
+  for all the cells it is paired with)."""
+  stats = (system, baseline)
 
   def score(idx: np.ndarray) -> np.ndarray:
     out = np.zeros((2, len(idx)))
@@ -105,7 +109,7 @@ def paired_corpus_test(
         out[side, b] = np.mean([metric._compute_score_from_stats(list(x)).score for x in sums])
     return out
 
-  return _paired(score, len(references), resamples, seed)
+  return _paired(score, system.shape[1], resamples, seed)
 
 
 def paired_accuracy_test(
