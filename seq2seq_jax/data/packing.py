@@ -1,0 +1,126 @@
+"""Packing: several (source, target) pairs per row of a fixed [rows, length] batch.
+
+`pack` turns any iterable of examples (dicts with 1-D int arrays "src", "tgt_in",
+"tgt_out"; other keys are ignored) into batches of one fixed shape, in which each row
+holds whole pairs one after the other:
+
+  src, src_segment, src_position            [rows, src_length] int32
+  tgt_in, tgt_out, tgt_segment, tgt_position [rows, tgt_length] int32
+  pairs                                     [rows] int32: pairs in the row (0: an empty row)
+
+Segment ids number the pairs of a row 1, 2, ... (0: padding), and the positions restart
+at 0 for each pair, so a model that masks attention by segment and looks its positions
+up per segment sees every pair exactly as it would alone (models/transformer.py).
+
+The packer is greedy and streaming (memory: one batch plus a few deferred examples):
+each example goes to the first row of the open batch where both its source and its
+target still fit; one that fits nowhere waits, and once more than `defer` wait the batch
+is emitted and the waiting ones open the next batch. The input's
+order alone decides the output, so a seeded input order gives a seeded packing; every
+example comes out exactly once. Used by the in-memory path (pipeline.PackedDataset) and
+by any streaming pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from seq2seq_jax.errors import DataError
+
+SRC_KEYS = ("src",)
+TGT_KEYS = ("tgt_in", "tgt_out")
+
+
+class _Batch:
+  """One open batch: the arrays being filled and each row's used lengths."""
+
+  def __init__(self, rows: int, src_length: int, tgt_length: int, pad_id: int):
+    self.arrays = {k: np.full((rows, src_length), pad_id, np.int32) for k in SRC_KEYS}
+    self.arrays.update({k: np.full((rows, tgt_length), pad_id, np.int32) for k in TGT_KEYS})
+    for side, length in (("src", src_length), ("tgt", tgt_length)):
+      self.arrays[f"{side}_segment"] = np.zeros((rows, length), np.int32)
+      self.arrays[f"{side}_position"] = np.zeros((rows, length), np.int32)
+    self.arrays["pairs"] = np.zeros((rows,), np.int32)
+    self.used = np.zeros((rows, 2), np.int64)  # [row, (src, tgt)] positions taken
+    self.room = np.array([src_length, tgt_length])
+    self.empty = True
+
+  def add(self, example: Mapping[str, np.ndarray], n_src: int, n_tgt: int) -> bool:
+    """Puts `example` in the first row with room for both sides; False when none has."""
+    fits = np.flatnonzero(((self.used + (n_src, n_tgt)) <= self.room).all(axis=1))
+    if not len(fits):
+      return False
+    row = fits[0]
+    a = self.arrays
+    a["pairs"][row] += 1
+    for side, keys, n, start in (
+      ("src", SRC_KEYS, n_src, self.used[row, 0]),
+      ("tgt", TGT_KEYS, n_tgt, self.used[row, 1]),
+    ):
+      span = slice(start, start + n)
+      for k in keys:
+        a[k][row, span] = example[k]
+      a[f"{side}_segment"][row, span] = a["pairs"][row]
+      a[f"{side}_position"][row, span] = np.arange(n)
+    self.used[row] += (n_src, n_tgt)
+    self.empty = False
+    return True
+
+
+def _lengths(example: Mapping[str, np.ndarray], i: int, src_length: int, tgt_length: int):
+  n_src, n_tgt = len(example["src"]), len(example["tgt_in"])
+  if len(example["tgt_out"]) != n_tgt:
+    raise DataError(
+      f"example {i}: tgt_in has {n_tgt} tokens but tgt_out {len(example['tgt_out'])}: "
+      "they must be the shifted target of one pair."
+    )
+  if n_src > src_length or n_tgt > tgt_length:
+    raise DataError(
+      f"example {i} (source {n_src}, target {n_tgt} tokens) is longer than the packed "
+      f"length (source {src_length}, target {tgt_length}): raise data.packed_length or "
+      "filter longer pairs out."
+    )
+  return n_src, n_tgt
+
+
+def pack(
+  examples: Iterable[Mapping[str, np.ndarray]],
+  *,
+  rows: int,
+  src_length: int,
+  tgt_length: int,
+  pad_id: int,
+  defer: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+  """Packs `examples` in order into [rows, length] batches (module docstring).
+
+  defer: how many examples that fit no row of the open batch wait before it is emitted
+  (default `rows`; 0 emits at the first one, the plain greedy packer). An example longer
+  than the packed length is a DataError naming it (0-based position in `examples`).
+  """
+  if rows < 1 or src_length < 1 or tgt_length < 1:
+    raise ValueError(f"pack: rows={rows}, src_length={src_length}, tgt_length={tgt_length}")
+  defer = rows if defer is None else defer
+  new = lambda: _Batch(rows, src_length, tgt_length, pad_id)
+  batch, waiting = new(), []
+  for i, example in enumerate(examples):
+    n = _lengths(example, i, src_length, tgt_length)
+    if batch.add(example, *n):
+      continue
+    waiting.append((example, n))
+    if len(waiting) > defer:
+      yield batch.arrays
+      batch, left = new(), []
+      for ex, m in waiting:
+        if not batch.add(ex, *m):
+          left.append((ex, m))
+      waiting = left
+  while waiting or not batch.empty:
+    yield batch.arrays
+    batch, left = new(), []
+    for ex, m in waiting:
+      if not batch.add(ex, *m):
+        left.append((ex, m))
+    waiting = left
