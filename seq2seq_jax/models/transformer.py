@@ -5,6 +5,13 @@ sqrt(hid), post-LN residual blocks in which one LayerNorm instance is shared by
 all sublayers of a layer, attention energies masked with -1e10, xavier-uniform
 matrices. Switches: `norm="pre"`, `shared_layer_norm=False`, `positions="sinusoidal"`.
 
+Packed batches (data/packing.py, training only): `__call__` with `segments=(src_segment,
+tgt_segment)` and `positions=(src_position, tgt_position)` ([B,S], [B,T]; segment 1, 2, ...
+per pair, 0 padding; positions restart at 0 per pair) masks encoder self-attention,
+decoder causal self-attention and cross-attention to the query's own segment and looks
+the learned (or sinusoidal) positions up per segment, so each pair's logits are those it
+gets alone.
+
 Decoding interface shared with the RNN models (see decoding.py):
   start_decode(src, src_len, max_len) -> cache    (every leaf has batch first)
   decode_step(cache, tokens [B], step) -> (logits [B, V], cache, attention [B, S])
@@ -237,10 +244,11 @@ class Encoder(nn.Module):
     if c.norm == "pre":
       self.final_layer_norm = layer_norm("final_layer_norm")
 
-  def __call__(self, src, src_mask, deterministic: bool):
-    """src [B,S] int, src_mask [B,S] bool -> [B,S,hid]."""
-    x = self.embed(src, jnp.arange(src.shape[1])[None], deterministic)
-    mask = src_mask[:, None, None, :]
+  def __call__(self, src, mask, deterministic: bool, positions=None):
+    """src [B,S] int, mask broadcastable to [B,h,S,S] bool, positions [B,S] (None:
+    0..S-1) -> [B,S,hid]."""
+    positions = jnp.arange(src.shape[1])[None] if positions is None else positions
+    x = self.embed(src, positions, deterministic)
     for layer in self.layers:
       x = layer(x, mask, deterministic)
     return self.final_layer_norm(x) if self.cfg.norm == "pre" else x
@@ -282,8 +290,16 @@ class Decoder(nn.Module):
     return self.fc_out(y), attention, new_caches
 
 
+def segment_mask(q_segment, k_segment):
+  """[B,Q], [B,K] segment ids -> [B,1,Q,K]: a query sees the keys of its own segment
+  (padding, segment 0, sees nothing and is seen by nothing)."""
+  same = q_segment[:, :, None] == k_segment[:, None, :]
+  return (same & (k_segment[:, None, :] > 0))[:, None]
+
+
 class Transformer(nn.Module):
-  """Encoder-decoder transformer. Masks come from lengths (pads sit at the end)."""
+  """Encoder-decoder transformer. Masks come from lengths (pads sit at the end), or
+  from segment ids in a packed batch."""
 
   cfg: TransformerConfig
 
@@ -293,20 +309,27 @@ class Transformer(nn.Module):
 
   def encode(self, src, src_len, train: bool = False):
     src_mask = jnp.arange(src.shape[1])[None, :] < src_len[:, None]
-    return self.encoder(src, src_mask, not train), src_mask
+    return self.encoder(src, src_mask[:, None, None, :], not train), src_mask
 
-  def __call__(self, src, src_len, tgt_in, train: bool = False):
-    """Teacher-forced logits [B,T,V] and last layer's cross attention [B,h,T,S]."""
-    memory, src_mask = self.encode(src, src_len, train)
+  def __call__(self, src, src_len, tgt_in, train: bool = False, segments=None, positions=None):
+    """Teacher-forced logits [B,T,V] and last layer's cross attention [B,h,T,S].
+
+    segments, positions: None, or a packed batch's (src [B,S], tgt [B,T]) segment ids and
+    per-segment positions (module docstring); src_len is then not read.
+    """
     t = tgt_in.shape[1]
     causal = jnp.tril(jnp.ones((t, t), bool))[None, None]
+    if segments is None:
+      memory, src_mask = self.encode(src, src_len, train)
+      self_mask, cross_mask = causal, src_mask[:, None, None, :]
+      tgt_positions = jnp.arange(t)[None]
+    else:
+      (src_seg, tgt_seg), (src_pos, tgt_pos) = segments, positions
+      memory = self.encoder(src, segment_mask(src_seg, src_seg), not train, src_pos)
+      self_mask = causal & segment_mask(tgt_seg, tgt_seg)
+      cross_mask, tgt_positions = segment_mask(tgt_seg, src_seg), tgt_pos
     logits, attention, _ = self.decoder(
-      tgt_in,
-      jnp.arange(t)[None],
-      causal,
-      self.decoder.cross_kv(memory),
-      src_mask[:, None, None, :],
-      not train,
+      tgt_in, tgt_positions, self_mask, self.decoder.cross_kv(memory), cross_mask, not train
     )
     return logits, attention
 

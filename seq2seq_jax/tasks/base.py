@@ -70,25 +70,34 @@ def smoothed(nll: jax.Array, logp: jax.Array, label_smoothing: float) -> jax.Arr
 def sequence_loss(
   logits: jax.Array,
   targets: jax.Array,
-  lengths: jax.Array,
+  lengths: jax.Array | None,
   *,
   label_smoothing: float = 0.0,
   reduction: str = "token",
+  segments: jax.Array | None = None,
 ) -> tuple[jax.Array, Sums]:
   """Masked token cross-entropy of logits [B,T,V] against targets [B,T] on the first
-  lengths [B] positions, and its sums (counts: `correct` argmax tokens).
+  lengths [B] positions (or, in a packed batch, where segments [B,T] > 0: segment ids
+  1, 2, ... per sequence, 0 padding; lengths then unused), and its sums (counts:
+  `correct` argmax tokens).
 
   The minimised loss is the (smoothed) NLL's mean over the batch's tokens
   (`reduction="token"`) or each sequence's sum averaged over the sequences ("sequence":
-  the seq2seq tutorial's SGD step on one pair's summed loss).
+  the seq2seq tutorial's SGD step on one pair's summed loss; a packed row counts each of
+  its segments).
   """
   logp = jax.nn.log_softmax(logits.astype(jnp.float32))
-  mask = (jnp.arange(logits.shape[1])[None] < lengths[:, None]).astype(jnp.float32)
+  if segments is None:
+    mask = (jnp.arange(logits.shape[1])[None] < lengths[:, None]).astype(jnp.float32)
+    sequences = (lengths > 0).sum()
+  else:
+    mask = (segments > 0).astype(jnp.float32)
+    sequences = segments.max(axis=1).sum()  # segments are numbered 1..k in each row
   nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
   per_tok = smoothed(nll, logp, label_smoothing)
   weight = mask.sum()
   correct = (jnp.argmax(logits, -1) == targets) * mask
-  count = weight if reduction == "token" else (lengths > 0).sum().astype(jnp.float32)
+  count = weight if reduction == "token" else sequences.astype(jnp.float32)
   sums = Sums(loss=(nll * mask).sum(), weight=weight, norm=count, counts={"correct": correct.sum()})
   return (per_tok * mask).sum() / jnp.maximum(count, 1.0), sums
 

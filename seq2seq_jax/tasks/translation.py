@@ -171,15 +171,28 @@ def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
 
   def loss_fn(params, batch, rng, train: bool, step=0):
     kw = {"step": step} if train and getattr(model, "uses_step", False) else {}
+    packed = "tgt_segment" in batch  # data.packing (data/packing.py): no lengths
+    if packed:
+      kw.update(
+        segments=(batch["src_segment"], batch["tgt_segment"]),
+        positions=(batch["src_position"], batch["tgt_position"]),
+      )
     logits, _ = model.apply(
-      params, batch["src"], batch["src_len"], batch["tgt_in"], train, rngs={"dropout": rng}, **kw
+      params,
+      batch["src"],
+      None if packed else batch["src_len"],
+      batch["tgt_in"],
+      train,
+      rngs={"dropout": rng},
+      **kw,
     )
     return sequence_loss(
       logits,
       batch["tgt_out"],
-      batch["tgt_len"],
+      None if packed else batch["tgt_len"],
       label_smoothing=label_smoothing if train else 0.0,
       reduction=reduction,
+      segments=batch["tgt_segment"] if packed else None,
     )
 
   return loss_fn
