@@ -1,10 +1,12 @@
-"""The packer (data/packing.py): every pair once, rows within length, segments and positions."""
+"""The packer (data/packing.py): every pair once, rows within length, segments and
+positions; the packed training dataset; token-counted batch sizes (data/pipeline.py)."""
 
 import numpy as np
 import pytest
 
-from seq2seq_jax.data.packing import pack
-from seq2seq_jax.errors import DataError
+from seq2seq_jax.data.packing import PackedDataset, pack
+from seq2seq_jax.data.pipeline import BucketedDataset, token_batch_sizes, token_rows
+from seq2seq_jax.errors import ConfigError, DataError
 
 PAD = 0
 
@@ -78,3 +80,54 @@ def test_too_long_is_a_data_error_naming_it():
   examples = pairs(5, longest=4) + [dict(src=np.ones(9), tgt_in=np.ones(3), tgt_out=np.ones(3))]
   with pytest.raises(DataError, match=r"example 5 .*data\.packed_length"):
     list(pack(examples, rows=2, src_length=8, tgt_length=8, pad_id=PAD))
+
+
+def dataset(batch_size=8, seed=3):
+  return PackedDataset(pairs(), batch_size, 20, 16, PAD, seed)
+
+
+def test_packed_dataset_epochs_hold_every_pair_once_in_a_fixed_shape():
+  ds = dataset()
+  want = sorted((tuple(e["src"]), tuple(e["tgt_in"]), tuple(e["tgt_out"])) for e in ds.examples)
+  for epoch in (0, 1):
+    batches = list(ds.batches(seed=5, epoch=epoch))
+    assert len(batches) == ds.num_batches()
+    assert {(b["src"].shape, b["tgt_in"].shape) for b in batches} == {((8, 20), (8, 16))}
+    assert sorted(p for b in batches for p in unpack(b)) == want
+  assert (batches[-1]["pairs"] == 0).any()  # the last batch filled with empty rows
+
+
+def test_packed_dataset_is_seeded_per_epoch_resumable_and_sliced_by_rows():
+  ds = dataset()
+  epoch = lambda **kw: [b["src"].tolist() for b in ds.batches(seed=5, **kw)]
+  assert epoch(epoch=1) == epoch(epoch=1)
+  assert epoch(epoch=1) == [b["src"].tolist() for b in dataset().batches(seed=5, epoch=1)]
+  assert epoch(epoch=1) != epoch(epoch=2)
+  assert epoch(epoch=1)[3:] == epoch(epoch=1, start=3)  # resume at step 3 of the epoch
+  whole = list(ds.batches(seed=5, epoch=1))
+  halves = zip(ds.batches(seed=5, epoch=1, rows=(0, 4)), ds.batches(seed=5, epoch=1, rows=(4, 8)))
+  for b, (lo, hi) in zip(whole, halves, strict=True):
+    for k in b:
+      np.testing.assert_array_equal(b[k], np.concatenate([lo[k], hi[k]]))
+  with pytest.raises(DataError, match=r"example 0 .*data\.packed_length"):
+    PackedDataset(pairs(longest=30), 8, 20, 16, PAD)
+
+
+def test_token_counted_rows_per_bucket():
+  assert token_batch_sizes(1000, (10, 20, 48), 4) == (100, 48, 20)
+  assert token_rows(1000, 128, 1, "packed length") == 7
+  with pytest.raises(ConfigError, match=r"train\.max_tokens=100 .*at least 192"):
+    token_batch_sizes(100, (10, 48), 4)
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(1, 20, 60)
+  examples = [dict(x=np.arange(1, k + 1, dtype=np.int32)) for k in lengths]
+  sizes = token_batch_sizes(40, (5, 10, 20), 2)
+  ds = BucketedDataset(examples, lengths, (5, 10, 20), max(sizes), batch_sizes=sizes)
+  seen = []
+  for b in ds.batches(seed=1):
+    assert b["x"].shape in {(8, 5), (4, 10), (2, 20)}  # each bucket its own fixed shape
+    seen += [i for i in b["index"] if i >= 0]
+  assert sorted(seen) == list(range(60))
+  lo, hi = ds.batches(seed=1, rows=(0, 4)), ds.batches(seed=1, rows=(4, 8))
+  for b, x, y in zip(ds.batches(seed=1), lo, hi, strict=True):  # two hosts: half each
+    np.testing.assert_array_equal(b["x"], np.concatenate([x["x"], y["x"]]))

@@ -106,7 +106,7 @@ def test_step_records_hold_the_schedules_rate_the_grad_norm_and_the_windows_loss
   )  # one step line per epoch, over that epoch's steps; lr still warming up
   train.train_and_evaluate(task, tiny_config, tmp_path)
   records = lines(tmp_path)
-  keys = ["step", "lr", "grad_norm", "loss", "tokens_per_second", "steps_per_second"]
+  keys = ["step", "lr", "grad_norm", "loss", "tokens_per_second", "steps_per_second", "real_share"]
   assert sorted(records[0]) == sorted(keys)
   step_lines = [r for r in records if "epoch" not in r and "split" not in r]
   epoch_lines = [r for r in records if "epoch" in r]
@@ -118,6 +118,7 @@ def test_step_records_hold_the_schedules_rate_the_grad_norm_and_the_windows_loss
     assert r["lr"] == pytest.approx(lr * r["step"] / (4 * n), rel=1e-6)  # the N-th update's
     assert r["loss"] == e["train_loss"]  # the window is exactly the epoch here
     assert 0.0 < r["grad_norm"] < 100.0 and r["tokens_per_second"] > r["steps_per_second"] > 0
+    assert 0.0 < r["real_share"] < 1.0 and r["real_share"] == e["train_real_share"]
 
 
 def test_select_by_bleu_keeps_the_highest_and_stops_on_its_patience(tiny_config, tmp_path):

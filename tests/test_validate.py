@@ -100,12 +100,21 @@ def test_the_message_names_key_value_and_range():
     ("gru_attention", None, "model.max_length", 0, "attention=fixed"),
     ("gru_attention", "best", "train.decay_steps", 300, "train.warmup_steps=300"),
     ("char_rnn", "balanced", "train.steps_per_epoch", 0, "train.sampling=balanced"),
+    ("gru_attention", None, "data.packing", True, "model.name=rnn .packing: the transformer"),
+    ("char_rnn", None, "train.max_tokens", 4096, "0 for a classification task"),
   ],
 )
 def test_keys_bounded_by_another_key(name, arg, key, value, fragment):
   c = load_config(name, arg)
   with pytest.raises(ConfigError, match=rf"^{re.escape(key)}={value} must be .*{fragment}"):
     validate(with_value(c, key, value))
+
+
+def test_packed_length_is_a_source_and_a_target_length():
+  c = load_config("transformer")
+  validate(with_value(c, "data.packed_length", (128, 124)))
+  with pytest.raises(ConfigError, match=r"^data\.packed_length=\(64,\) must be two integers"):
+    validate(with_value(c, "data.packed_length", (64,)))
 
 
 def test_select_by_bleu_is_for_translation_runs_only():

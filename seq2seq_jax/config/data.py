@@ -40,6 +40,8 @@ KIND: dict[str, dict[str, Any]] = {
     min_freq=1,  # words seen fewer times are <unk>
     max_vocab=0,  # most frequent words kept per side (0: no limit)
     bucket_edges=(12, 16, 20, 24, 32, 48),  # padded lengths of the batches
+    packing=False,  # training batches: several pairs per row, segment ids (transformer only)
+    packed_length=(0, 0),  # data.packing: (source, target) tokens per row; 0: largest edge
   ),
   registry.CLASSIFICATION: dict(
     bucket_edges=(8, 12, 20),  # padded name lengths (names have 2..19 letters)

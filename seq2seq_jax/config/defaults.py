@@ -21,6 +21,7 @@ from seq2seq_jax.errors import ConfigError
 TRAIN: dict[str, Any] = dict(
   num_epochs=10,  # passes over the training data
   batch_size=64,
+  max_tokens=0,  # >0 (translation): rows per batch = max_tokens // its length (not batch_size)
   eval_batch_size=128,
   optimizer="adam",  # adam | sgd | adagrad
   learning_rate=5e-4,

@@ -115,6 +115,7 @@ TOP: dict[str, Rule] = dict(task=TEXT, seed=COUNT)
 TRAIN: dict[str, Rule] = dict(
   num_epochs=SIZE,
   batch_size=SIZE,
+  max_tokens=COUNT,  # translation only (RELATIONS)
   eval_batch_size=SIZE,
   optimizer=choice("adam", "sgd", "adagrad"),
   learning_rate=POSITIVE,
@@ -172,6 +173,8 @@ DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys
   min_freq=SIZE,
   max_vocab=COUNT,
   bucket_edges=Rule("ints", lo=1, nonempty=True, increasing=True),
+  packing=BOOL,  # the transformer only (RELATIONS)
+  packed_length=Rule("ints", lo=0, nonempty=True),  # two of them (RELATIONS)
   num_train=SIZE,  # numbers
   num_valid=SIZE,
   num_test=SIZE,
@@ -304,6 +307,24 @@ RELATIONS: tuple[Relation, ...] = (
     lambda v: v("train.select_by") == "bleu",
     lambda v: v("task") == "translation",
     lambda v: f"loss for a {v('task')} task (bleu: the validation BLEU of translation runs)",
+  ),
+  (
+    "train.max_tokens",
+    lambda v: v("train.max_tokens") > 0,
+    lambda v: v("task") == "translation",
+    lambda v: f"0 for a {v('task')} task (token-counted batches: translation runs)",
+  ),
+  (
+    "data.packing",
+    lambda v: v("data.packing"),
+    lambda v: v("model.name") == "transformer",
+    lambda v: f"False with model.name={v('model.name')} (packing: the transformer only)",
+  ),
+  (
+    "data.packed_length",
+    lambda v: True,
+    lambda v: len(v("data.packed_length")) == 2,
+    lambda v: "two integers >= 0: (source, target) tokens per packed row (0: largest edge)",
   ),
   (
     "train.steps_per_epoch",

@@ -17,17 +17,25 @@ each example goes to the first row of the open batch where both its source and i
 target still fit; one that fits nowhere waits, and once more than `defer` wait the batch
 is emitted and the waiting ones open the next batch. The input's
 order alone decides the output, so a seeded input order gives a seeded packing; every
-example comes out exactly once. Used by the in-memory path (pipeline.PackedDataset) and
-by any streaming pipeline.
+example comes out exactly once. Any streaming pipeline can call it.
+
+`PackedDataset` is the in-memory training path (data.packing=True): the pairs are packed
+once, in an order drawn from the seed, into rows; each epoch shuffles those rows from
+(seed, epoch) into batches, so every epoch has the same number of batches (the loop
+resumes at a step by skipping batches of its epoch) and every pair is in it once. The
+price of the fixed count: the same pairs share a row in every epoch (they never see each
+other; only the batch they land in changes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import dataclasses
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from seq2seq_jax.errors import DataError
+from seq2seq_jax.errors import ConfigError, DataError
 
 SRC_KEYS = ("src",)
 TGT_KEYS = ("tgt_in", "tgt_out")
@@ -124,3 +132,78 @@ def pack(
       if not batch.add(ex, *m):
         left.append((ex, m))
     waiting = left
+
+
+@dataclasses.dataclass(frozen=True)
+class PackedDataset:
+  """Training pairs packed into fixed [batch_size, length] batches (module docstring), with
+  the interface of pipeline.BucketedDataset that the training loop uses.
+
+  Attributes:
+    examples: the pairs (dicts with 1-D "src", "tgt_in", "tgt_out").
+    batch_size: rows per batch (a multiple of the device count).
+    src_length, tgt_length: the packed lengths (data.packed_length).
+    pad_id: the token of padded positions.
+    seed: orders the pairs for packing (the run's seed).
+  """
+
+  examples: Sequence[Mapping[str, np.ndarray]]
+  batch_size: int
+  src_length: int
+  tgt_length: int
+  pad_id: int
+  seed: int = 0
+
+  def __post_init__(self):
+    if len(self.examples) == 0:
+      raise DataError("dataset split is empty: check the data directory and filters.")
+    for i, ex in enumerate(self.examples):
+      _lengths(ex, i, self.src_length, self.tgt_length)
+
+  @functools.cached_property
+  def packed(self) -> dict[str, np.ndarray]:
+    """Every packed row ([R, length] arrays; R: the rows that hold pairs)."""
+    order = np.random.default_rng(self.seed).permutation(len(self.examples))
+    batches = list(
+      pack(
+        (self.examples[i] for i in order),
+        rows=self.batch_size,
+        src_length=self.src_length,
+        tgt_length=self.tgt_length,
+        pad_id=self.pad_id,
+      )
+    )
+    rows = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+    used = rows["pairs"] > 0
+    return {k: v[used] for k, v in rows.items()}
+
+  def num_batches(self) -> int:
+    return -(-len(self.packed["pairs"]) // self.batch_size)
+
+  def shapes(self) -> set[tuple[int, int]]:
+    return {(self.src_length, self.tgt_length)}
+
+  def batches(
+    self,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+    start: int = 0,
+    rows: tuple[int, int] | None = None,
+  ) -> Iterator[dict[str, np.ndarray]]:
+    """Yields the epoch's batches (rows shuffled by (seed, epoch) when seed is given),
+    skipping the first `start`; rows=(lo, hi): only rows [lo, hi) of each. The last
+    batch is filled with empty rows (pairs 0, segments 0: no loss weight)."""
+    lo, hi = (0, self.batch_size) if rows is None else rows
+    if not 0 <= lo < hi <= self.batch_size:
+      raise ConfigError(f"rows={rows} is not a row range of a {self.batch_size}-row batch.")
+    packed, n = self.packed, len(self.packed["pairs"])
+    order = np.arange(n) if seed is None else np.random.default_rng([seed, epoch]).permutation(n)
+    order = np.concatenate([order, np.full(self.num_batches() * self.batch_size - n, -1)])
+    for b in range(start, self.num_batches()):
+      idx = order[b * self.batch_size + lo : b * self.batch_size + hi]
+      out = {k: v[np.maximum(idx, 0)] for k, v in packed.items()}
+      empty = idx < 0
+      for k, v in out.items():
+        v[empty] = self.pad_id if k in SRC_KEYS + TGT_KEYS else 0
+      yield out

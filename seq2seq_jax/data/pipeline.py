@@ -10,10 +10,15 @@ yields `steps_per_epoch` batches whose rows each draw a class uniformly, then
 an example of that class uniformly (with replacement), from (seed, epoch); such
 a batch is padded to the edge of its longest row.
 
+Token-counted batches (`train.max_tokens`): `batch_sizes` gives each bucket its own
+row count (`token_batch_sizes`: about max_tokens // edge), so every bucket still has one
+fixed shape.
+
 Multi-host: `batches(rows=(lo, hi))` collates only rows [lo, hi) of each global
-batch (one process's devices' rows). The order, and each batch's edge, are those
-of the global batch (same seed everywhere), so every process agrees on each
-step's shape and together they feed the batch one process would.
+batch (one process's devices' rows; of a bucket with its own size, the same share). The
+order, and each batch's edge, are those of the global batch (same seed everywhere), so
+every process agrees on each step's shape and together they feed the batch one process
+would.
 
 Evaluation keeps every example: `fit_edges` adds one edge for those longer than the
 configured edges, up to the model's own limit.
@@ -70,6 +75,25 @@ def fit_edges(
   return edges + (edge,)
 
 
+def token_rows(max_tokens: int, length: int, multiple: int, what: str) -> int:
+  """Rows of a `length`-token-wide batch holding at most `max_tokens` padded tokens,
+  rounded down to a `multiple` (the device count x train.grad_accum_steps); fewer than
+  one `multiple` is a ConfigError naming `what` (the bucket edge, the packed length)."""
+  rows = max_tokens // length // multiple * multiple
+  if rows < multiple:
+    raise ConfigError(
+      f"train.max_tokens={max_tokens} gives {what} {length} only {max_tokens // length} "
+      f"row(s), fewer than the {multiple} its batches need (devices x train.grad_accum_steps): "
+      f"raise train.max_tokens to at least {length * multiple}."
+    )
+  return rows
+
+
+def token_batch_sizes(max_tokens: int, edges: Sequence[int], multiple: int) -> tuple[int, ...]:
+  """Rows per bucket for token-counted batches (`token_rows` of each edge)."""
+  return tuple(token_rows(max_tokens, e, multiple, "bucket edge") for e in edges)
+
+
 @dataclasses.dataclass(frozen=True)
 class BucketedDataset:
   """Examples (dicts of 1-D int arrays and scalars) batched into fixed shapes.
@@ -80,6 +104,8 @@ class BucketedDataset:
     lengths: [N] the length used to pick each example's bucket.
     edges: increasing bucket edges; an example goes to the first edge >= its length.
     batch_size: rows per batch (a multiple of the device count).
+    batch_sizes: rows per batch of each bucket (token-counted batches; () = batch_size
+      for all; batch_size is then the largest).
     pad_values: pad value per sequence field (default 0).
     sampling: "shuffle" or "balanced" (see the module docstring).
     classes: [N] class of each example; needed by balanced sampling.
@@ -94,8 +120,11 @@ class BucketedDataset:
   sampling: str = "shuffle"
   classes: np.ndarray | None = None
   steps_per_epoch: int = 0
+  batch_sizes: tuple[int, ...] = ()
 
   def __post_init__(self):
+    if self.batch_sizes and len(self.batch_sizes) != len(self.edges):
+      raise ConfigError(f"batch_sizes {self.batch_sizes} needs one size per edge {self.edges}.")
     if len(self.examples) == 0:
       raise DataError("dataset split is empty: check the data directory and filters.")
     if max(self.lengths) > self.edges[-1]:
@@ -108,6 +137,10 @@ class BucketedDataset:
     if self.sampling == "balanced" and (self.classes is None or self.steps_per_epoch < 1):
       raise ConfigError("balanced sampling needs the examples' classes and steps_per_epoch >= 1.")
 
+  def rows_of(self, bucket: int) -> int:
+    """Rows of a batch of `bucket`."""
+    return self.batch_sizes[bucket] if self.batch_sizes else self.batch_size
+
   @property
   def bucket_of(self) -> np.ndarray:
     return np.searchsorted(np.asarray(self.edges), self.lengths, side="left")
@@ -119,7 +152,8 @@ class BucketedDataset:
       idx = np.flatnonzero(buckets == b)
       if rng is not None:
         idx = rng.permutation(idx)
-      chunks += [(b, idx[i : i + self.batch_size]) for i in range(0, len(idx), self.batch_size)]
+      n = self.rows_of(b)
+      chunks += [(b, idx[i : i + n]) for i in range(0, len(idx), n)]
     if rng is not None:
       chunks = [chunks[i] for i in rng.permutation(len(chunks))]
     return chunks
@@ -141,7 +175,8 @@ class BucketedDataset:
     """Yields batches; shuffled by (seed, epoch) when seed is given; skips the first `start`.
 
     rows=(lo, hi): only rows [lo, hi) of each global batch ([hi - lo, ...] arrays, same
-    order and time axis as the global batch); None: all `batch_size` rows.
+    order and time axis as the global batch; of a bucket with its own size, the same
+    share: rows [lo * n // batch_size, hi * n // batch_size) of its n); None: all rows.
     """
     if rows is not None:
       lo, hi = rows
@@ -152,7 +187,7 @@ class BucketedDataset:
       yield from self._balanced(np.random.default_rng([seed or 0, epoch]), start, rows)
       return
     for b, idx in self._chunks(rng)[start:]:
-      yield self._collate(idx, self.edges[b], rows)
+      yield self._collate(idx, self.edges[b], rows, self.rows_of(b))
 
   def _balanced(
     self, rng: np.random.Generator, start: int, rows: tuple[int, int] | None = None
@@ -167,13 +202,17 @@ class BucketedDataset:
     for idx in ids[start:]:
       yield self._collate(idx, self.edges[buckets[idx].max()], rows)
 
-  def _collate(self, idx: np.ndarray, edge: int, rows: tuple[int, int] | None = None) -> Batch:
-    """Rows [lo, hi) (default all) of the batch of examples `idx` ([<= batch_size]), padded
-    to [hi - lo, edge]; rows past the end of `idx` are empty (index -1)."""
+  def _collate(
+    self, idx: np.ndarray, edge: int, rows: tuple[int, int] | None = None, n: int = 0
+  ) -> Batch:
+    """Rows [lo, hi) (default all) of the `n`-row (default batch_size) batch of examples
+    `idx` ([<= n]), padded to [hi - lo, edge]; rows past the end of `idx` are empty
+    (index -1)."""
     first = self.examples[idx[0]]  # the fields, also when this range holds only padding
-    n = self.batch_size
+    n = n or self.batch_size
     if rows is not None:
-      idx, n = idx[rows[0] : rows[1]], rows[1] - rows[0]
+      lo, hi = (r * n // self.batch_size for r in rows)
+      idx, n = idx[lo:hi], hi - lo
     out = {}
     for key, value in first.items():
       value = np.asarray(value)

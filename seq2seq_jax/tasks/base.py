@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from seq2seq_jax.data.packing import PackedDataset
 from seq2seq_jax.data.pipeline import Batch, BucketedDataset
 
 log = logging.getLogger("seq2seq_jax")
@@ -146,6 +147,8 @@ class Task:
   epoch_line: (split title, metrics) -> the line printed for it after each epoch.
   units: what `Sums.weight` counts (tokens, examples): names the step records'
     `<units>_per_second`.
+  padded: optional batch -> its padded positions of those units (translation: the target
+    array's size), so the records give `real_share` = Sums.weight / padded positions.
   valid_metrics: optional params -> validation metrics the loss does not give (translation:
     {"bleu": greedy BLEU}); run at each epoch's end when `train.select_by` names one of
     them, and written to the epoch record as `valid_<name>`.
@@ -154,13 +157,14 @@ class Task:
 
   model: Any
   init_args: tuple
-  train_data: BucketedDataset
+  train_data: BucketedDataset | PackedDataset
   eval_data: dict[str, BucketedDataset]
   loss_fn: LossFn
   summarize: Callable[[Sums], dict[str, float]]
   report: Callable[[Any, str], dict]
   epoch_line: Callable[[str, dict[str, float]], str] = loss_line
   units: str = "tokens"
+  padded: Callable[[Batch], int] | None = None
   valid_metrics: Callable[[Any], dict[str, float]] | None = None
   on_epoch_end: Callable[[Any, int], None] | None = None
 

@@ -3,11 +3,15 @@
 Batches (fixed shapes from data/pipeline.py):
   src [B,S]  src_len [B]   source ids, with <sos>/<eos> when data.src_bos_eos
   tgt_in [B,T] tgt_out [B,T] tgt_len [B]   <sos> y  /  y <eos>
+Training batches with data.packing=True (data/packing.py; the transformer only):
+  src, src_segment, src_position [B,S]; tgt_in, tgt_out, tgt_segment, tgt_position [B,T];
+  pairs [B]: several pairs per row, told apart by their segment ids
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import sys
 import time
@@ -22,7 +26,8 @@ from tqdm.auto import tqdm
 
 from seq2seq_jax import decoding, metrics, rundir, train
 from seq2seq_jax.config import models as config_models
-from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
+from seq2seq_jax.data.packing import PackedDataset
+from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges, token_batch_sizes, token_rows
 from seq2seq_jax.data.registry import load_parallel
 from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
@@ -155,6 +160,45 @@ def make_dataset(
     batch_size,
     pad_values=dict(src=src_vocab.pad_id, tgt_in=tgt_vocab.pad_id, tgt_out=tgt_vocab.pad_id),
   )
+
+
+def packed_lengths(config) -> tuple[int, int]:
+  """data.packed_length as (source, target) tokens per packed row; 0: the largest bucket
+  edge (the longest training pair kept)."""
+  edge = max(config.data.bucket_edges)
+  return tuple(n or edge for n in config.data.packed_length)
+
+
+def training_batches(config, data: BucketedDataset) -> BucketedDataset | PackedDataset:
+  """The training split's batches as configured: `data` itself (train.batch_size rows),
+  with train.max_tokens each bucket's own row count (`pipeline.token_batch_sizes`), or with
+  data.packing=True its pairs packed into [rows, packed length] batches (rows:
+  train.batch_size, or train.max_tokens // the longer packed length). Row counts are
+  multiples of the devices x train.grad_accum_steps."""
+  t = config.train
+  multiple = jax.device_count() * t.grad_accum_steps
+  if config.data.packing:
+    if config.model.name != "transformer":
+      raise ConfigError(
+        f"data.packing=True needs model.name=transformer (segment masks), not "
+        f"{config.model.name!r}: set data.packing=False."
+      )
+    src_length, tgt_length = packed_lengths(config)
+    rows = t.batch_size
+    if t.max_tokens:
+      rows = token_rows(t.max_tokens, max(src_length, tgt_length), multiple, "packed length")
+    return PackedDataset(
+      data.examples, rows, src_length, tgt_length, data.pad_values["tgt_in"], config.seed
+    )
+  if t.max_tokens:
+    sizes = token_batch_sizes(t.max_tokens, data.edges, multiple)
+    return dataclasses.replace(data, batch_size=max(sizes), batch_sizes=sizes)
+  return data
+
+
+def padded_targets(batch) -> int:
+  """A batch's padded target positions (`Task.padded`: the real share's denominator)."""
+  return batch["tgt_out"].size
 
 
 def init_args(config) -> tuple:
@@ -347,8 +391,9 @@ def build_task(config, workdir: Path) -> Task:
   evaluated = lambda split, pairs: make_dataset(
     config, pairs, src_vocab, tgt_vocab, ebs, drop_long=False, split=split
   )  # every pair kept: the longer ones in one more edge
+  train_pairs = make_dataset(config, data.train, src_vocab, tgt_vocab, bs, drop_long=True)
   datasets = {
-    "train": make_dataset(config, data.train, src_vocab, tgt_vocab, bs, drop_long=True),
+    "train": training_batches(config, train_pairs),
     "validation": evaluated("validation", data.validation),
     "test": evaluated("test", data.test),
   }
@@ -390,6 +435,7 @@ def build_task(config, workdir: Path) -> Task:
     summarize=summarize,
     report=report,
     epoch_line=loss_ppl_line,
+    padded=padded_targets,
     valid_metrics=valid_metrics,
     on_epoch_end=on_epoch_end if config.decode.epoch_samples else None,
   )

@@ -38,6 +38,7 @@ class Meta:
   history: the metrics.jsonl lines so far, in order: one per finished epoch (with "epoch")
   and one every train.log_every_steps steps (with "step", no "epoch"); epoch_sums and
   epoch_seconds: the interrupted epoch's metric sums (`Sums.to_dict()`) and time so far;
+  epoch_padded: its batches' padded positions so far (the epoch's `real_share`);
   log_window: the steps since the last step line (`StepWindow.to_dict()`: their sums,
   summed grad norm and count), so a resumed run's next step line is the uninterrupted one's;
   stopped_early: the patience ran out; imported_from: the state_dict of an imported run;
@@ -49,6 +50,7 @@ class Meta:
   history: list[dict] = dataclasses.field(default_factory=list)
   epoch_sums: dict | None = None
   epoch_seconds: float = 0.0
+  epoch_padded: int = 0
   log_window: dict | None = None
   stopped_early: bool = False
   imported_from: str | None = None

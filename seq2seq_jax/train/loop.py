@@ -73,17 +73,20 @@ HIGHER_IS_BETTER = {"loss": False, "bleu": True}
 @dataclasses.dataclass
 class StepWindow:
   """The train steps since the last step record: their summed Sums and gradient norms
-  (device values, added without a host sync), how many and since when (wall clock)."""
+  (device values, added without a host sync), how many, their batches' padded positions
+  (`Task.padded`, host counts; 0: the task has none) and since when (wall clock)."""
 
   sums: Sums | None = None
   grad_norm: jax.Array | float = 0.0
   steps: int = 0
+  padded: int = 0
   t0: float = dataclasses.field(default_factory=lambda: time.time())
 
-  def add(self, sums: Sums, grad_norm: jax.Array) -> None:
+  def add(self, sums: Sums, grad_norm: jax.Array, padded: int = 0) -> None:
     new = (sums, grad_norm)
     self.sums, self.grad_norm = new if self.sums is None else _add((self.sums, self.grad_norm), new)
     self.steps += 1
+    self.padded += padded
 
   def record(self, step: int, lr: float, units: str) -> dict:
     """The step record (one fetch of the window's sums), over `step - steps + 1 .. step`."""
@@ -96,19 +99,26 @@ class StepWindow:
       "loss": sums.mean_loss(),
       f"{units}_per_second": sums.weight / seconds,
       "steps_per_second": self.steps / seconds,
+      **({"real_share": sums.weight / self.padded} if self.padded else {}),
     }
 
   def to_dict(self) -> dict | None:
     if self.sums is None:
       return None
     sums, grad_norm = fetch((self.sums, self.grad_norm))
-    return {"sums": sums.to_dict(), "grad_norm": float(grad_norm), "steps": self.steps}
+    return {
+      "sums": sums.to_dict(),
+      "grad_norm": float(grad_norm),
+      "steps": self.steps,
+      "padded": self.padded,
+    }
 
   @classmethod
   def from_dict(cls, d: dict | None) -> StepWindow:
     if not d:
       return cls()
-    return cls(Sums.from_dict(d["sums"]), jnp.asarray(d["grad_norm"]), d["steps"])
+    sums, grad_norm = Sums.from_dict(d["sums"]), jnp.asarray(d["grad_norm"])
+    return cls(sums, grad_norm, d["steps"], d.get("padded", 0))
 
 
 def train_and_evaluate(
@@ -138,15 +148,16 @@ def _train(
   task: Task, config, workdir: Path, ckpts: Checkpoints, stop: Interrupt, records, init_from
 ) -> dict:
   batch_shard, replicated = data_sharding()
-  if config.train.batch_size % jax.device_count():
+  batch_size = task.train_data.batch_size  # train.batch_size, or train.max_tokens' rows
+  if batch_size % jax.device_count():
     raise ConfigError(
-      f"train.batch_size={config.train.batch_size} is not a multiple of the "
+      f"train.batch_size={batch_size} is not a multiple of the "
       f"{jax.device_count()} devices: change it so every device gets equal rows."
     )
   accum = config.train.grad_accum_steps
-  if config.train.batch_size % (accum * jax.device_count()):
+  if batch_size % (accum * jax.device_count()):
     raise ConfigError(
-      f"train.batch_size={config.train.batch_size} is not a multiple of "
+      f"train.batch_size={batch_size} is not a multiple of "
       f"train.grad_accum_steps={accum} x {jax.device_count()} devices: every "
       "micro-batch must give each device equal rows."
     )
@@ -187,7 +198,7 @@ def _train(
   first_epoch, offset = divmod(step, steps_per_epoch)
   window = StepWindow.from_dict(meta.log_window)
 
-  def save(which: str, epoch_sums=None, epoch_seconds: float = 0.0):
+  def save(which: str, epoch_sums=None, epoch_seconds: float = 0.0, epoch_padded: int = 0):
     """Saves `which` after checking that nothing in it is NaN or infinite."""
     if epoch_sums is not None:
       epoch_sums = fetch(epoch_sums)
@@ -196,11 +207,14 @@ def _train(
     if which == "latest":
       meta.epoch_sums = None if epoch_sums is None else epoch_sums.to_dict()
       meta.epoch_seconds = epoch_seconds  # a resumed epoch's time counts every process's part
+      meta.epoch_padded = epoch_padded
       meta.log_window = window.to_dict()
     ckpts.save(which, state, meta)
 
-  put = batch_put(batch_shard, task.train_data.batch_size)
-  rows = host_rows(batch_shard, task.train_data.batch_size)  # None: one process, every row
+  put = batch_put(batch_shard, batch_size)
+  rows = host_rows(batch_shard, batch_size)  # None: one process, every row
+  # a batch's padded positions of the loss's units, over every process's rows
+  padded = (lambda b: task.padded(b) * jax.process_count()) if task.padded else (lambda b: 0)
 
   def stopped():
     log.info("stopped at step %d; run the same command again to resume", step)
@@ -210,6 +224,7 @@ def _train(
   for epoch in range(first_epoch, last_epoch):
     t0 = time.time() - (meta.epoch_seconds if offset else 0.0)
     sums = Sums.from_dict(meta.epoch_sums) if offset and meta.epoch_sums else None
+    epoch_padded = meta.epoch_padded if offset else 0
     bar = tqdm(
       task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
       total=steps_per_epoch,
@@ -223,7 +238,9 @@ def _train(
     for batch in bar:
       state, out, grad_norm = train_step(state, put(batch))
       sums = out if sums is None else sums + out
-      window.add(out, grad_norm)
+      n_padded = padded(batch)
+      epoch_padded += n_padded
+      window.add(out, grad_norm, n_padded)
       step += 1
       if step % log_every == 0:
         loss_sum, weight = fetch((sums.loss, sums.weight))
@@ -239,16 +256,20 @@ def _train(
       # not on the epoch's last step: the epoch's end saves it, with its evaluation (a save
       # here first would make that one a no-op, and a resume would skip the evaluation)
       if ckpt_every and step % ckpt_every == 0 and step % steps_per_epoch:
-        save("latest", sums, time.time() - t0)
+        save("latest", sums, time.time() - t0, epoch_padded)
     bar.close()
     if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
-      save("latest", sums, time.time() - t0)
+      save("latest", sums, time.time() - t0, epoch_padded)
       return stopped()
     offset = 0
     train_sums = fetch(sums)
     t_end = time.time()  # the epoch's end: evaluation and saves do not count in steps/s
     check_loss(train_sums.loss, step, ckpts.latest_step())
     train_m = task.summarize(jax.tree.map(float, train_sums))
+    weight = float(train_sums.weight)
+    train_m[f"{task.units}_per_second"] = weight / max(t_end - t0, 1e-9)
+    if epoch_padded:
+      train_m["real_share"] = weight / epoch_padded
     valid_m = evaluate(
       eval_step, state.params, task.eval_data["validation"], task.summarize, batch_shard
     )

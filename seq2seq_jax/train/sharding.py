@@ -43,7 +43,10 @@ def batch_put(shard: NamedSharding, batch_size: int):
   process walks the same global order from the same seed) and becomes the global
   [batch_size, ...] array, so each host collates and feeds only its own shard of the data."""
   if jax.process_count() > 1:
-    local = lambda x: jax.make_array_from_process_local_data(shard, x, (batch_size, *x.shape[1:]))
+    lo, hi = host_rows(shard, batch_size)
+    # a batch of another size (token-counted buckets) holds the same share of its rows
+    rows = lambda x: x.shape[0] * batch_size // (hi - lo)
+    local = lambda x: jax.make_array_from_process_local_data(shard, x, (rows(x), *x.shape[1:]))
     return lambda b: jax.tree.map(local, b)
   if jax.device_count() == 1:
     return lambda b: b
