@@ -8,6 +8,7 @@ import textwrap
 
 import jax
 import numpy as np
+import pytest
 
 from seq2seq_jax import train
 from seq2seq_jax.tasks import translation
@@ -138,7 +139,7 @@ def test_checkpoints_restore_and_continue_across_device_counts(tiny_config, tmp_
 
 
 MULTI_HOST_SCRIPT = textwrap.dedent("""
-    import sys
+    import json, sys
     from pathlib import Path
     import jax
     jax.distributed.initialize(f"localhost:{sys.argv[3]}", 2, int(sys.argv[1]))
@@ -148,12 +149,15 @@ MULTI_HOST_SCRIPT = textwrap.dedent("""
     assert (jax.process_count(), jax.device_count()) == (2, 4), jax.devices()
     c = tiny_transformer_config()
     c.train.update(stop_after_steps=5, optimizer="sgd", learning_rate=0.1)
+    for key, value in json.loads(sys.argv[4]).items():  # the variant's config changes
+      block, name = key.split(".")
+      c[block][name] = value
     from seq2seq_jax.train import loop
     seen, batch_put = set(), loop.batch_put
 
     def spy(shard, batch_size):  # the rows each put is handed, of how many global rows
       put = batch_put(shard, batch_size)
-      return lambda b: seen.add((len(b["index"]), batch_size)) or put(b)
+      return lambda b: seen.add((len(b["tgt_out"]), batch_size)) or put(b)
 
     loop.batch_put = spy  # where the loop looks it up
     # the vocabulary files are written non-atomically: process 0 writes them, then the rest read
@@ -168,9 +172,20 @@ MULTI_HOST_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_two_processes_train_like_one_device(tiny_config, tmp_path):
+@pytest.mark.parametrize(
+  "changes,rows",
+  [
+    ({}, [(16, 32)]),
+    # token-counted buckets of 24 and 16 rows (edges 8, 12): each process half of each
+    ({"train.max_tokens": 192, "data.bucket_edges": [8, 12]}, [(8, 24), (12, 24)]),
+    ({"data.packing": True, "train.max_tokens": 512}, [(16, 32)]),  # 32 packed rows of 16
+  ],
+)
+def test_two_processes_train_like_one_device(tiny_config, tmp_path, changes, rows):
   """jax.distributed: 2 processes x 2 CPU devices, each collating and feeding only its own
-  rows (half of every train and eval batch) = 1 device."""
+  rows (half of every train and eval batch) = 1 device; also with token-counted and with
+  packed batches."""
+  import json
   import socket
 
   with socket.socket() as s:
@@ -181,7 +196,7 @@ def test_two_processes_train_like_one_device(tiny_config, tmp_path):
   env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=2")
   procs = [
     subprocess.Popen(
-      [sys.executable, "-c", MULTI_HOST_SCRIPT, str(i), str(multi), str(port)],
+      [sys.executable, "-c", MULTI_HOST_SCRIPT, str(i), str(multi), str(port), json.dumps(changes)],
       env=env,
       cwd=ROOT,
       stdout=subprocess.PIPE,
@@ -194,13 +209,16 @@ def test_two_processes_train_like_one_device(tiny_config, tmp_path):
     for p in procs:
       out, err = p.communicate(timeout=300)
       assert p.returncode == 0, err[-3000:]
-      assert "local rows of global rows: [(16, 32)]" in out, out[-3000:]
+      assert f"local rows of global rows: {rows}" in out, out[-3000:]
   finally:  # one crashed process leaves the other waiting for it
     for p in procs:
       if p.poll() is None:
         p.kill()
 
   tiny_config.train.update(stop_after_steps=5, optimizer="sgd", learning_rate=0.1)
+  for key, value in changes.items():
+    block, name = key.split(".")
+    tiny_config[block][name] = value
   single = tmp_path / "single"
   single.mkdir()
   task = translation.build_task(tiny_config, single)
