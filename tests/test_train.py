@@ -63,8 +63,10 @@ def test_train_step_compiles_at_most_once_per_bucket_shape(tiny_config, tmp_path
   assert eval_step._cache_size() <= len(task.eval_data["validation"].shapes())
 
 
-def test_stop_and_resume_gives_bit_identical_params(tiny_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("packing", [False, True])
+def test_stop_and_resume_gives_bit_identical_params(tiny_config, tmp_path, monkeypatch, packing):
   tiny_config.train.update(num_epochs=2, log_every_steps=2)
+  tiny_config.data.packing = packing  # packed: 4 batches an epoch, rows shuffled per epoch
   full, part = tmp_path / "full", tmp_path / "part"
   full.mkdir()
   part.mkdir()
