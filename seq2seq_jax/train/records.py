@@ -3,8 +3,12 @@
 Three kinds of record, one JSON line each (train/loop.py writes them):
 
   {"step": N, "lr": ..., "grad_norm": ..., "loss": ..., "tokens_per_second": ...,
-   "steps_per_second": ...}                  every train.log_every_steps steps (no "epoch")
-  {"epoch": E, "step": N, "seconds": ..., "train_loss": ..., "valid_loss": ..., ...}
+   "steps_per_second": ..., "real_share": ...}  every train.log_every_steps steps (no "epoch")
+  {"epoch": E, "step": N, "seconds": ..., "train_loss": ..., "train_real_share": ...,
+   "valid_loss": ..., ...}
+
+(`real_share`: real / padded target positions of those batches, for tasks with
+`Task.padded`; the epoch line also has the training's `train_<units>_per_second`.)
   {"split": "test", ...}                     the final test report, last
 
 With train.tensorboard=True the same numbers go to a `tensorboardX.SummaryWriter` in
