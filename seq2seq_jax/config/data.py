@@ -29,6 +29,13 @@ FILES: dict[str, Any] = dict(
   download=False,  # fetch (and checksum) the upstream files when data.dir is missing
 )
 
+# How training batches are made (translation): keys that a run saved before them lacks are
+# no change while they keep these defaults (rundir.DEFAULTS).
+PIPELINE: dict[str, Any] = dict(
+  pipeline="memory",  # memory: all pairs in memory (tutorial corpora) | grain: data/streaming.py
+  workers=0,  # grain: prefetch processes that read and encode records (0: in the main process)
+)
+
 KIND: dict[str, dict[str, Any]] = {
   registry.TRANSLATION: dict(
     tokenizer="",  # translate-mode input: "" whitespace | tutorial (normalizeString) | chars
@@ -40,6 +47,7 @@ KIND: dict[str, dict[str, Any]] = {
     min_freq=1,  # words seen fewer times are <unk>
     max_vocab=0,  # most frequent words kept per side (0: no limit)
     bucket_edges=(12, 16, 20, 24, 32, 48),  # padded lengths of the batches
+    **PIPELINE,
   ),
   registry.CLASSIFICATION: dict(
     bucket_edges=(8, 12, 20),  # padded name lengths (names have 2..19 letters)
