@@ -13,6 +13,7 @@ for the translation datasets with a tfds builder.
 
   numbers       embedded default: English number words -> French (sources/numbers.py)
   multi30k      Multi30k task 1 de->en (tfds builder over a local dir / upstream files)
+  wmt           WMT-style parallel files in data.dir (train, newstest2013/2014), en->de
   eng_fra       the PyTorch tutorial's filtered eng-fra pairs, fra->eng (sources/tatoeba.py)
   eng_fra_full  all eng-fra pairs, no prefix filter, held-out splits (sources/tatoeba.py)
   char_pairs    the char seq2seq toy's words, hello->hola ... (embedded, sources/toys.py)
@@ -31,8 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from seq2seq_jax.data.builders.base import SourceBuilder, Stream, read_records
-from seq2seq_jax.data.builders.datasets import Multi30k, NamesFolder, TatoebaPairs
-from seq2seq_jax.data.sources import multi30k, names, numbers, tatoeba, toys
+from seq2seq_jax.data.builders.datasets import Multi30k, NamesFolder, TatoebaPairs, Wmt
+from seq2seq_jax.data.sources import multi30k, names, numbers, tatoeba, toys, wmt
 from seq2seq_jax.data.types import LabelledText, ParallelText, TaggedSplits
 from seq2seq_jax.errors import ConfigError, DataError
 
@@ -56,6 +57,7 @@ DATASETS: dict[str, Dataset] = {
   for d in (
     Dataset("numbers", TRANSLATION, numbers.load, numbers.KEYS),
     Dataset("multi30k", TRANSLATION, multi30k.load, multi30k.KEYS, Multi30k, multi30k.stream),
+    Dataset("wmt", TRANSLATION, wmt.load, wmt.KEYS, Wmt, wmt.stream),
     Dataset("eng_fra", TRANSLATION, tatoeba.load_tutorial, tatoeba.TUTORIAL_KEYS, TatoebaPairs),
     Dataset("eng_fra_full", TRANSLATION, tatoeba.load_full, tatoeba.FULL_KEYS, TatoebaPairs),
     Dataset("char_pairs", TRANSLATION, toys.char_pairs, toys.KEYS),
