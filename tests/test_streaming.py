@@ -165,3 +165,38 @@ def test_grain_needs_a_dataset_with_record_files(tmp_path):
   c.data.pipeline = "grain"
   with pytest.raises(ConfigError, match="data.pipeline=grain .* 'numbers' has none"):
     translation.build_task(c, tmp_path)
+
+
+def test_the_command_line_trains_on_the_grain_pipeline(sample, tmp_path):
+  from tests.test_cli import cli
+
+  workdir = tmp_path / "run"
+  flags = {
+    "data.dir": sample,
+    "data.cache_dir": tmp_path / "cache",
+    "data.workers": 1,  # a grain reader process, under absl's parsed flags
+    "data.bucket_edges": "(24,)",
+    "model.hid": 32,
+    "model.enc_layers": 1,
+    "model.dec_layers": 1,
+    "model.heads": 4,
+    "model.ff": 64,
+    "model.max_len": 32,
+    "train.batch_size": 64,
+    "train.num_epochs": 1,
+    "train.keep_checkpoints": 0,
+    "train.compute_dtype": "float32",
+    "decode.max_len": 24,
+    "decode.eval_beam_sizes": "()",
+    "decode.num_samples": 0,
+  }
+  proc = cli(
+    "--config=configs/transformer.py:wmt14_base",
+    f"--workdir={workdir}",
+    *(f"--config.{k}={v}" for k, v in flags.items()),
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "Epoch: 01" in proc.stderr and "test greedy: BLEU" in proc.stderr
+  assert json.loads((workdir / "train_lengths.json").read_text())["counts"]
+  config = json.loads((workdir / "config.json").read_text())
+  assert config["data"]["pipeline"] == "grain"

@@ -4,10 +4,12 @@ path's fixed shapes (pipeline.py). `data.pipeline=grain`.
 
 One epoch of `StreamedDataset.batches(seed=, epoch=)`:
 
-  records (array_record, random access) --encode--> (length, example)    lazy, per record
-  --shuffle(seed, epoch)-->  a global permutation (grain's index_shuffle: O(1) memory)
+  record indices --shuffle(seed, epoch)-->  a global permutation (grain's index_shuffle:
+                                            O(1) memory, computed per index)
   --[host::hosts]-->         this process's shard: disjoint, together every record
-  --read from `position`-->  grain's reader threads, `workers` prefetch processes
+  --blocks from `position`-->  BLOCK records per grain element: one batched array_record
+                             read, then encoded (`encode`: tokens -> ids) in one of grain's
+                             `workers` prefetch processes (0: a thread of this process)
   --bucket-->                one buffer per bucket edge; a full buffer (the process's rows)
                              is a batch, the partial ones are flushed at the epoch's end
 
@@ -55,27 +57,62 @@ def _flags_parsed() -> None:
     flags.FLAGS.mark_as_parsed()
 
 
-def read(
-  dataset: grain.MapDataset, *, workers: int = 0, threads: int = 4, buffer: int = 256
-) -> Iterator[Any]:
-  """The elements of `dataset` in order, through grain's reader threads and `workers`
-  prefetch processes (0: in this process)."""
+BLOCK = 256  # records read (one batched array_record read) and encoded per grain element
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocks:
+  """Element j: fn(record index, record) of the records at positions [start + j * size,
+  ...) of `order` (a MapDataset of record indices; None: record order), read with one
+  batched `source.__getitems__` (per-record reads cost ~20x more). Picklable: grain's
+  worker processes each read and encode whole blocks."""
+
+  source: Any
+  fn: Callable[[int, Any], Any]
+  order: grain.MapDataset | None = None
+  start: int = 0
+  size: int = BLOCK
+
+  def __len__(self) -> int:
+    n = len(self.source) if self.order is None else len(self.order)
+    return max(0, -(-(n - self.start) // self.size))
+
+  def __call__(self, j: int) -> list[Any]:
+    lo = self.start + j * self.size
+    n = len(self.source) if self.order is None else len(self.order)
+    positions = range(lo, min(lo + self.size, n))
+    ids = list(positions) if self.order is None else [int(self.order[q]) for q in positions]
+    return [self.fn(i, raw) for i, raw in zip(ids, self.source.__getitems__(ids))]
+
+
+def read(blocks: Blocks, *, workers: int = 0, buffer: int = 8) -> Iterator[Any]:
+  """fn's results for every record of `blocks`, in order, the blocks read ahead by
+  grain's `workers` prefetch processes (0: a reader thread in this process)."""
   _flags_parsed()
-  it = dataset.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=buffer))
+  ds = grain.MapDataset.range(len(blocks)).map(blocks)
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=buffer))
   if workers:
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
   iterator = iter(it)
   try:
-    yield from iterator
+    for block in iterator:
+      yield from block
   finally:
     getattr(iterator, "close", lambda: None)()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Length:
+  encode: Encode
+
+  def __call__(self, index: int, record: Any) -> int:
+    return self.encode(index, record)[0]
 
 
 def length_counts(source, encode: Encode, *, workers: int = 0) -> dict[int, int]:
   """{length: how many records have it}: one streamed pass over `source`."""
   counts: dict[int, int] = {}
-  lengths = grain.MapDataset.source(source).map_with_index(lambda i, r: encode(i, r)[0])
-  for n in read(lengths, workers=workers):
+  for n in read(Blocks(source, _Length(encode)), workers=workers):
     counts[int(n)] = counts.get(int(n), 0) + 1
   return counts
 
@@ -97,7 +134,7 @@ class StreamedDataset:
     counts: {length: records} (`length_counts`): the epoch's batch count.
     pad_values: pad value per sequence field (default 0).
     workers: grain prefetch processes (0: read in this process).
-    threads, buffer: grain's reader threads and read-ahead elements.
+    buffer: blocks (of BLOCK records) read ahead.
     host: (process index, process count); None: jax's.
   """
 
@@ -108,8 +145,7 @@ class StreamedDataset:
   counts: Mapping[int, int]
   pad_values: Mapping[str, int] = dataclasses.field(default_factory=dict)
   workers: int = 0
-  threads: int = 4
-  buffer: int = 256
+  buffer: int = 8
   host: tuple[int, int] | None = None
 
   def __post_init__(self):
@@ -156,18 +192,19 @@ class StreamedDataset:
     edges = np.asarray(self._edges())
     return {int(edges[min(np.searchsorted(edges, n), len(edges) - 1)]) for n in self.counts}
 
-  def encoded(self) -> grain.MapDataset:
-    """(length, example) of every record, in record order, computed on access."""
-    return grain.MapDataset.source(self.source).map_with_index(self.encode)
-
-  def shard(self, seed: int | None, epoch: int) -> grain.MapDataset:
-    """This process's records of the epoch: the (seed, epoch) permutation (none: record
-    order) sliced [process index::process count]."""
-    ds = self.encoded()
+  def order(self, seed: int | None, epoch: int) -> grain.MapDataset:
+    """This process's record indices in the epoch's order: the (seed, epoch) permutation
+    (seed None: record order) sliced [process index::process count]."""
+    ds = grain.MapDataset.range(len(self.source))
     if seed is not None:
       ds = ds.shuffle(seed=epoch_seed(seed, epoch))
     index, hosts = self._host()
     return ds[index::hosts]
+
+  def examples(self, indices: list[int]) -> list[dict[str, Any]]:
+    """The examples of these records (one batched read)."""
+    raws = self.source.__getitems__(list(indices))
+    return [self.encode(i, raw)[1] for i, raw in zip(indices, raws)]
 
   def batches(
     self,
@@ -188,7 +225,7 @@ class StreamedDataset:
         f"(train.batch_size={self.batch_size} over {self._host()[1]} processes): every "
         "process must have the same number of devices."
       )
-    it = BatchIterator(self, self.shard(seed, epoch), epoch, state)
+    it = BatchIterator(self, self.order(seed, epoch), epoch, state)
     if state is None:
       for _ in range(start):
         next(it)
@@ -204,19 +241,17 @@ class StreamedDataset:
 class BatchIterator:
   """The batches of one epoch of a StreamedDataset; `get_state()` after any of them."""
 
-  def __init__(self, data: StreamedDataset, shard: grain.MapDataset, epoch: int, state=None):
-    self.data, self.shard, self.epoch = data, shard, epoch
+  def __init__(self, data: StreamedDataset, order: grain.MapDataset, epoch: int, state=None):
+    self.data, self.order, self.epoch = data, order, epoch
     self.edges = data._edges()
     self.rows = data._rows()
     self.total = data.num_batches()
     state = state or {}
     self.batches = state.get("batches", 0)
     self.position = state.get("position", 0)
-    encoded = data.encoded()
-    self.template = encoded[0][1]
-    self.buckets = [
-      [encoded[i][1] for i in pending] for pending in state.get("pending", [[] for _ in self.edges])
-    ]
+    self.template = data.examples([0])[0]  # the fields, for a batch of empty rows
+    pending = state.get("pending", [[] for _ in self.edges])
+    self.buckets = [data.examples(ids) if ids else [] for ids in pending]
     self._it = self._run()
 
   def __iter__(self) -> BatchIterator:
@@ -246,12 +281,8 @@ class BatchIterator:
 
   def _run(self) -> Iterator[Batch]:
     edges = np.asarray(self.edges)
-    for length, example in read(
-      self.shard[self.position :],
-      workers=self.data.workers,
-      threads=self.data.threads,
-      buffer=self.data.buffer,
-    ):
+    blocks = Blocks(self.data.source, self.data.encode, self.order, self.position)
+    for length, example in read(blocks, workers=self.data.workers, buffer=self.data.buffer):
       self.position += 1
       if length > edges[-1]:
         continue  # longer than the largest edge: dropped (counted in `dropped()`)
@@ -270,9 +301,17 @@ class BatchIterator:
       yield self._batch([], int(edges[-1]))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Text:
+  text: Callable[[Any], Any]
+
+  def __call__(self, index: int, record: Any) -> Any:
+    return self.text(record)
+
+
 def pairs(text: Callable[[Any], Any], source, *, workers: int = 0) -> Iterable[Any]:
   """text(record) of every record of `source`, in order (streamed)."""
-  return read(grain.MapDataset.source(source).map(text), workers=workers)
+  return read(Blocks(source, _Text(text)), workers=workers)
 
 
 class StreamedPairs:
