@@ -56,7 +56,9 @@ def parse_args(argv=None):
     help="--models=pipeline: where the generated corpora and their caches go "
     "(default: $SEQ2SEQ_JAX_CACHE/bench or ~/.cache/seq2seq_jax/bench)",
   )
-  p.add_argument("--workers", type=int, default=2, help="--models=pipeline: grain processes")
+  p.add_argument(
+    "--workers", type=int, default=0, help="--models=pipeline: grain processes (0: in-process)"
+  )
   p.add_argument(
     "--pipeline_examples",
     type=int,

@@ -11,7 +11,8 @@ high-water mark; `--probe=prepare|read --pipeline_size=N`):
            process's peak RSS (VmHWM), plus its grain workers' largest; examples/s from
            the first batch on (the workers' start, spawn + imports, is `first batch s`).
 The corpus (`data/sample.py`: invented words, Zipf over 32 k words per side, log-normal
-lengths around WMT's) is written once under --bench_data/wmt_<N> and reused.
+lengths around WMT's) is written once under --bench_data/wmt_<N> and reused; its
+prepared cache and run directory (cache_<N>, run_<N>) are made anew on every run.
 Consumption: 64 / the transformer train step's seconds (the tutorial transformer at the
 Multi30k vocabulary sizes, batch 64, 24 + 24 tokens: `bench_family`'s figure when
 --models holds transformer, else --step_ms, else timed here as `measure.py` does).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -60,7 +62,7 @@ def _config(root: Path, pairs: int, workers: int):
   c.data = data_config(
     "wmt",
     dir=str(corpus(root, pairs)),
-    cache_dir=str(root / "cache"),
+    cache_dir=str(root / f"cache_{pairs}"),
     lowercase=False,
     max_vocab=32_000,
     bucket_edges=EDGES,
@@ -185,6 +187,8 @@ def bench_pipeline(args, step_ms: float | None) -> dict:
   rows = []
   for pairs in sizes:
     corpus(root, pairs)
+    for made in (root / f"cache_{pairs}", root / f"run_{pairs}"):  # prepare from scratch
+      shutil.rmtree(made, ignore_errors=True)
     print(f"[bench] pipeline {pairs:,} pairs: prepare ...", file=sys.stderr, flush=True)
     prep = _child("prepare", pairs, args)
     print(f"[bench] pipeline {pairs:,} pairs: read ...", file=sys.stderr, flush=True)
