@@ -24,13 +24,42 @@ multi30k_best: the same 10,409,240-parameter model and data, regularised for 29 
 epochs' weights reported beside it (averaged_*), and beam 4 with length penalty 1.0. The
 candidate recipe of the Multi30k study (configs/sweeps/multi30k.py; its 3-seed figures:
 experiments/transformer_multi30k/RESULTS.md).
+
+wmt14_base: "Attention is all you need"'s transformer base on WMT14 en->de: d_model 512,
+6+6 layers, 8 heads, ff 2048, dropout 0.1, sinusoidal positions, post-LN, Adam (0.9,
+0.98) with 4,000 warmup steps and an inverse-square-root decay from 7e-4 (= 512^-0.5 *
+4000^-0.5, the paper's peak), label smoothing 0.1, bf16 compute, no clipping, ~100 k
+steps of 768 pairs (~25 k target tokens), beam 4 with length penalty 0.6, the mean of the
+last 5 epochs' weights reported beside the best (the paper averaged its last 5
+checkpoints). The training set is streamed by grain (data.pipeline=grain, 8 reader
+processes) from the files in data.dir: train.en/.de, newstest2013.en/.de (validation),
+newstest2014.en/.de (test), e.g. WMT14's train (4.5 M pairs) as prepared for
+fairseq/tensor2tensor. The embeddings are not shared (the model has separate source,
+target and output matrices; the paper ties them). Until the subword tokenizer is merged
+it runs on whitespace words, cased, the 32,000 most frequent per side; the recipe is
+meant with sentencepiece (data.tokenizer=sentencepiece, a shared 32 k vocabulary) and
+packed, token-counted batches (data.packing=True, train.max_tokens).
+One GPU:
+  python -m seq2seq_jax.main --config=configs/transformer.py:wmt14_base \
+      --config.data.dir=../shared/data/wmt14_en_de --workdir=runs/wmt14_base
+A cluster (the same command on every host; jax.distributed finds SLURM / Open MPI / TPU
+pods, or pass --coordinator_address=host0:1234 --num_processes=N --process_id=i): each
+host reads its own shard of the streamed data; train.batch_size is the global batch:
+  python -m seq2seq_jax.main --distributed --config=configs/transformer.py:wmt14_base \
+      --config.data.dir=/shared/wmt14_en_de --workdir=/shared/runs/wmt14_base
+Literature: Vaswani et al. 2017, transformer base, newstest2014 en->de: 27.3 BLEU
+(tokenised, multi-bleu.perl on compound-split text, after 100 k steps on 8 P100s, 12 h);
+detokenised sacreBLEU (13a) of the same models is typically ~26-27 (e.g. ~26.4 for
+Ott et al. 2018's reproduction of base, whose tokenised score was 27.3+). Not run
+here: this machine has no GPU. On the generated sample (README: WMT recipe) it runs end
+to end on a CPU with shrunken sizes.
 """
 
 import ml_collections
 
 from seq2seq_jax.config import data_config, decode_config, model_config, run_config, train_config
 
-ARGS = ("numbers", "multi30k", "multi30k_best")
+ARGS = ("numbers", "multi30k", "multi30k_best", "wmt14_base")
 
 
 def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
@@ -38,6 +67,8 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
 
   # + multi30k's keys; lowercase, <sos> source <eos> (the tutorial's source Field)
   c.data = data_config("numbers", "multi30k", min_freq=2)
+  if arg == "wmt14_base":
+    c.data = data_config("wmt")
 
   c.model = model_config("transformer")  # the tutorial's: hid 256, 3+3 layers, 8 heads, ff 512
 
@@ -67,4 +98,33 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
       keep_checkpoints=5,  # the last 5 epochs, averaged at the end (averaged_* metrics)
     )
     c.decode.length_penalty = 1.0
+  if arg == "wmt14_base":
+    c.data.update(
+      dir="../shared/data/wmt14_en_de",
+      src_lang="en",
+      tgt_lang="de",
+      lowercase=False,  # cased, as BLEU on WMT is
+      max_vocab=32_000,  # per side, until sentencepiece's shared 32 k vocabulary
+      bucket_edges=(16, 24, 32, 48, 64, 96, 128, 256),
+      pipeline="grain",
+      workers=8,
+    )
+    c.model.update(hid=512, enc_layers=6, dec_layers=6, heads=8, ff=2048, dropout=0.1)
+    c.model.update(max_len=256, positions="sinusoidal")
+    c.train.update(
+      num_epochs=17,  # ~100 k steps: 4.5 M pairs are ~5.9 k batches of 768
+      batch_size=768,
+      eval_batch_size=256,
+      learning_rate=7e-4,
+      b2=0.98,
+      clip=0.0,
+      schedule="warmup_rsqrt",
+      warmup_steps=4000,
+      label_smoothing=0.1,
+      compute_dtype="bfloat16",
+      keep_checkpoints=5,
+      checkpoint_every_steps=1000,
+      log_every_steps=100,
+    )
+    c.decode.update(max_len=256, eval_beam_sizes=(4,), length_penalty=0.6, num_samples=3)
   return c

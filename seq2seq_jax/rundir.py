@@ -23,6 +23,7 @@ from typing import Any
 
 import ml_collections
 
+from seq2seq_jax.config.data import PIPELINE
 from seq2seq_jax.config.defaults import DECODE, TRAIN
 from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
 
@@ -44,6 +45,7 @@ RESUMABLE = (
   "data.dir",
   "data.cache_dir",
   "data.download",
+  "data.workers",  # grain's prefetch processes: the batches do not depend on them
   "decode.",
 )
 
@@ -64,7 +66,8 @@ def resumable(key: str) -> bool:
 
 
 ABSENT = "<absent>"
-DEFAULTS = flatten({"train": TRAIN, "decode": DECODE})  # what a saved config lacking a key had
+# what a saved config lacking a key had
+DEFAULTS = flatten({"train": TRAIN, "decode": DECODE, "data": PIPELINE})
 
 
 def changes(saved: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:

@@ -1,5 +1,6 @@
-"""The benchmark's command line: parse the flags, bench each family at each batch size,
-print bench.md and write bench.json and bench.md to --out."""
+"""The benchmark's command line: parse the flags, bench each family at each batch size (and
+the input pipeline at each corpus size, `--models=pipeline`), print bench.md and write
+bench.json and bench.md to --out."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import seq2seq_jax.bench
 from seq2seq_jax.bench.families import DEFAULT_BATCHES, DEFAULT_LENGTHS, MODELS
 from seq2seq_jax.bench.measure import bench_family
 from seq2seq_jax.bench.memory import rss_mb
+from seq2seq_jax.bench.pipeline import PIPELINE, bench_pipeline, default_bench_data, probe
 from seq2seq_jax.bench.report import cpu_flags, cpu_name, markdown
 from seq2seq_jax.bench.timing import matmul_flops
 
@@ -44,9 +46,39 @@ def parse_args(argv=None):
     help="peak RSS of each side's training, each in a fresh process of its own",
   )
   p.add_argument(
-    "--probe", choices=("jax", "torch"), default=None, help=argparse.SUPPRESS
-  )  # internal: one side's memory probe
-  return p.parse_args(argv)
+    "--sizes",
+    default="100000,1000000,4000000",
+    help="--models=pipeline: comma-separated corpus sizes (training pairs)",
+  )
+  p.add_argument(
+    "--bench_data",
+    default="",
+    help="--models=pipeline: where the generated corpora and their caches go "
+    "(default: $SEQ2SEQ_JAX_CACHE/bench or ~/.cache/seq2seq_jax/bench)",
+  )
+  p.add_argument(
+    "--workers", type=int, default=0, help="--models=pipeline: grain processes (0: in-process)"
+  )
+  p.add_argument(
+    "--pipeline_examples",
+    type=int,
+    default=0,
+    help="--models=pipeline: examples read per size (0: one whole epoch)",
+  )
+  p.add_argument(
+    "--step_ms",
+    type=float,
+    default=0.0,
+    help="--models=pipeline: the Multi30k transformer train step's ms (0: the transformer "
+    "row's when --models has it, else timed)",
+  )
+  p.add_argument(
+    "--probe", choices=("jax", "torch", "prepare", "read"), default=None, help=argparse.SUPPRESS
+  )  # internal: one side's memory probe, one pipeline phase
+  p.add_argument("--pipeline_size", type=int, default=0, help=argparse.SUPPRESS)
+  args = p.parse_args(argv)
+  args.bench_data = args.bench_data or default_bench_data()
+  return args
 
 
 def run(args) -> dict:
@@ -55,11 +87,13 @@ def run(args) -> dict:
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
   models = [m.strip() for m in args.models.split(",") if m.strip()]
-  unknown = sorted(set(models) - set(MODELS))
+  unknown = sorted(set(models) - set(MODELS) - {PIPELINE})
   if unknown:
-    raise SystemExit(f"unknown model(s) {', '.join(unknown)}; use {', '.join(MODELS)}")
+    raise SystemExit(
+      f"unknown model(s) {', '.join(unknown)}; use {', '.join(MODELS)} or {PIPELINE}"
+    )
   results = []
-  for name in models:
+  for name in (m for m in models if m != PIPELINE):
     batches = (
       [int(b) for b in args.batch.split(",")]
       if args.batch
@@ -88,15 +122,24 @@ def run(args) -> dict:
     },
     "repeats": args.repeats,
     "quick": args.quick,
-    "matmul": None if args.probe else matmul_flops(args.repeats),
+    "matmul": None if args.probe or not results else matmul_flops(args.repeats),
     "results": results,
-    "peak_rss_mb": rss_mb(),
   }
+  if PIPELINE in models:  # after the families: it reuses the transformer's train step
+    step = args.step_ms or next(
+      (r["train"]["jax"]["ms_per_step"] for r in results if r["model"] == "transformer"), None
+    )
+    report["pipeline"] = bench_pipeline(args, step)
+  report["peak_rss_mb"] = rss_mb()
   return report
 
 
 def main(argv=None) -> dict:
   args = parse_args(argv)
+  if args.probe in ("prepare", "read"):  # one pipeline phase in this fresh process
+    root, size = Path(args.bench_data), args.pipeline_size
+    print(json.dumps(probe(args.probe, root, size, args.workers, args.pipeline_examples)))
+    return {}
   if args.probe:  # one side of one family in this fresh process: print its peak RSS
     report = run(args)
     print(json.dumps(report["results"][0]))

@@ -12,7 +12,8 @@ def _f(x, fmt="{:,.1f}"):
 
 
 def markdown(report: dict) -> str:
-  """bench.md: the command, the machine, the training and decoding tables, FLOPs, memory."""
+  """bench.md: the command, the machine, the training and decoding tables, FLOPs, memory
+  (and the input pipeline's table with --models=pipeline)."""
   m = report["machine"]
   lines = [
     f"`{report.get('command', 'python -m seq2seq_jax.bench')}`",
@@ -21,6 +22,19 @@ def markdown(report: dict) -> str:
     f"cores; jax {m['jax']} on {m['backend']} ({m.get('device', '?')}), "
     f"torch {m['torch']} ({m['torch_threads']} threads). Medians of {report['repeats']} "
     "interleaved repeats; speed-up = PyTorch time / seq2seq_jax time.",
+  ]
+  if report["results"]:
+    lines += _families(report)
+  if report.get("pipeline"):
+    from seq2seq_jax.bench.pipeline import markdown as pipeline_markdown
+
+    lines += ["", *pipeline_markdown(report["pipeline"])]
+  return "\n".join(lines) + "\n"
+
+
+def _families(report: dict) -> list[str]:
+  """The model families' training and decoding tables, FLOPs and memory lines."""
+  lines = [
     "",
     "Training:",
     "",
@@ -87,7 +101,7 @@ def markdown(report: dict) -> str:
     + "). This process, both sides and decoding: "
     f"{report['peak_rss_mb']:,.0f} MB."
   )
-  return "\n".join(lines) + "\n"
+  return lines
 
 
 CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")  # what matmuls can use

@@ -29,6 +29,13 @@ FILES: dict[str, Any] = dict(
   download=False,  # fetch (and checksum) the upstream files when data.dir is missing
 )
 
+# How training batches are made (translation): keys that a run saved before them lacks are
+# no change while they keep these defaults (rundir.DEFAULTS).
+PIPELINE: dict[str, Any] = dict(
+  pipeline="memory",  # memory: all pairs in memory (tutorial corpora) | grain: data/streaming.py
+  workers=0,  # grain: prefetch processes that read and encode records (0: in the main process)
+)
+
 KIND: dict[str, dict[str, Any]] = {
   registry.TRANSLATION: dict(
     tokenizer="",  # translate-mode input: "" whitespace | tutorial (normalizeString) | chars
@@ -42,6 +49,7 @@ KIND: dict[str, dict[str, Any]] = {
     bucket_edges=(12, 16, 20, 24, 32, 48),  # padded lengths of the batches
     packing=False,  # training batches: several pairs per row, segment ids (transformer only)
     packed_length=(0, 0),  # data.packing: (source, target) tokens per row; 0: largest edge
+    **PIPELINE,
   ),
   registry.CLASSIFICATION: dict(
     bucket_edges=(8, 12, 20),  # padded name lengths (names have 2..19 letters)

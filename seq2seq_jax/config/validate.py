@@ -175,13 +175,15 @@ DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys
   bucket_edges=Rule("ints", lo=1, nonempty=True, increasing=True),
   packing=BOOL,  # the transformer only (RELATIONS)
   packed_length=Rule("ints", lo=0, nonempty=True),  # two of them (RELATIONS)
+  pipeline=choice("memory", "grain"),
+  workers=COUNT,
   num_train=SIZE,  # numbers
   num_valid=SIZE,
   num_test=SIZE,
   max_value=integer(1, 999_999_999),
   seed=COUNT,
-  src_lang=choice("de", "en"),  # multi30k
-  tgt_lang=choice("de", "en"),
+  src_lang=TEXT,  # multi30k (de | en, checked by its loader), wmt (a file suffix)
+  tgt_lang=TEXT,
   max_words=COUNT,  # eng_fra
   reverse=BOOL,
   test_every=integer(2),

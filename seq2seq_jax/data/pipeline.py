@@ -213,19 +213,31 @@ class BucketedDataset:
     if rows is not None:
       lo, hi = (r * n // self.batch_size for r in rows)
       idx, n = idx[lo:hi], hi - lo
-    out = {}
-    for key, value in first.items():
-      value = np.asarray(value)
-      if value.ndim == 1:
-        arr = np.full((n, edge), self.pad_values.get(key, 0), np.int32)
-        for row, i in enumerate(idx):
-          seq = self.examples[i][key]
-          arr[row, : len(seq)] = seq
-      else:
-        arr = np.zeros((n,), np.int32)
-        arr[: len(idx)] = [self.examples[i][key] for i in idx]
-      out[key] = arr
-    index = np.full((n,), -1, np.int32)
-    index[: len(idx)] = idx
-    out["index"] = index
+    out = collate([self.examples[i] for i in idx], first, n, edge, self.pad_values)
+    out["index"] = np.full((n,), -1, np.int32)
+    out["index"][: len(idx)] = idx
     return out
+
+
+def collate(
+  examples: Sequence[Mapping[str, np.ndarray]],
+  template: Mapping[str, np.ndarray],
+  n: int,
+  edge: int,
+  pad_values: Mapping[str, int],
+) -> Batch:
+  """`examples` (<= n) as one batch of n rows: 1-D fields padded to [n, edge] with their
+  pad value (default 0), 0-D fields stacked to [n]; rows past the examples are empty (0;
+  an "index" field -1). `template`: an example giving the fields (also when there is none)."""
+  out = {}
+  for key, value in template.items():
+    if np.ndim(value) == 1:
+      arr = np.full((n, edge), pad_values.get(key, 0), np.int32)
+      for row, example in enumerate(examples):
+        seq = example[key]
+        arr[row, : len(seq)] = seq
+    else:
+      arr = np.full((n,), -1 if key == "index" else 0, np.int32)
+      arr[: len(examples)] = [example[key] for example in examples]
+    out[key] = arr
+  return out

@@ -5,10 +5,15 @@ builder, own config keys). Tasks get their data only through it:
   load_labelled(config.data)  -> LabelledText   (classification)
   load_tagged(config.data)    -> TaggedSplits   (tagging)
 
-each refusing, with a ConfigError that lists the known ones, a name not of its kind.
+each refusing, with a ConfigError that lists the known ones, a name not of its kind, and
+
+  stream_parallel(config.data) -> builders.base.Stream   (data.pipeline=grain: record files)
+
+for the translation datasets with a tfds builder.
 
   numbers       embedded default: English number words -> French (sources/numbers.py)
   multi30k      Multi30k task 1 de->en (tfds builder over a local dir / upstream files)
+  wmt           WMT-style parallel files in data.dir (train, newstest2013/2014), en->de
   eng_fra       the PyTorch tutorial's filtered eng-fra pairs, fra->eng (sources/tatoeba.py)
   eng_fra_full  all eng-fra pairs, no prefix filter, held-out splits (sources/tatoeba.py)
   char_pairs    the char seq2seq toy's words, hello->hola ... (embedded, sources/toys.py)
@@ -26,9 +31,9 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from seq2seq_jax.data.builders.base import SourceBuilder, read_records
-from seq2seq_jax.data.builders.datasets import Multi30k, NamesFolder, TatoebaPairs
-from seq2seq_jax.data.sources import multi30k, names, numbers, tatoeba, toys
+from seq2seq_jax.data.builders.base import SourceBuilder, Stream, read_records
+from seq2seq_jax.data.builders.datasets import Multi30k, NamesFolder, TatoebaPairs, Wmt
+from seq2seq_jax.data.sources import multi30k, names, numbers, tatoeba, toys, wmt
 from seq2seq_jax.data.types import LabelledText, ParallelText, TaggedSplits
 from seq2seq_jax.errors import ConfigError, DataError
 
@@ -44,13 +49,15 @@ class Dataset:
   load: Callable[[Any], Any]  # config.data -> ParallelText | LabelledText | TaggedSplits
   keys: Mapping[str, Any]  # its own config.data keys -> defaults (config/data.py)
   builder: type[SourceBuilder] | None = None  # the tfds builder of its raw files
+  stream: Callable[[Any], Stream] | None = None  # config.data -> its record files (grain)
 
 
 DATASETS: dict[str, Dataset] = {
   d.name: d
   for d in (
     Dataset("numbers", TRANSLATION, numbers.load, numbers.KEYS),
-    Dataset("multi30k", TRANSLATION, multi30k.load, multi30k.KEYS, Multi30k),
+    Dataset("multi30k", TRANSLATION, multi30k.load, multi30k.KEYS, Multi30k, multi30k.stream),
+    Dataset("wmt", TRANSLATION, wmt.load, wmt.KEYS, Wmt, wmt.stream),
     Dataset("eng_fra", TRANSLATION, tatoeba.load_tutorial, tatoeba.TUTORIAL_KEYS, TatoebaPairs),
     Dataset("eng_fra_full", TRANSLATION, tatoeba.load_full, tatoeba.FULL_KEYS, TatoebaPairs),
     Dataset("char_pairs", TRANSLATION, toys.char_pairs, toys.KEYS),
@@ -88,6 +95,18 @@ def load_labelled(data) -> LabelledText:
 def load_tagged(data) -> TaggedSplits:
   """Loads the tagging dataset named by `config.data.name`."""
   return entry(data.name, TAGGING, "Set --config.data.name.").load(data)
+
+
+def stream_parallel(data) -> Stream:
+  """The record files of the translation dataset `config.data.name` (data.pipeline=grain)."""
+  d = entry(data.name, TRANSLATION)
+  if d.stream is None:
+    streamed = sorted(x.name for x in DATASETS.values() if x.stream)
+    raise ConfigError(
+      f"data.pipeline=grain streams prepared record files; {data.name!r} has none (it is "
+      f"small and embedded): use data.pipeline=memory, or one of {', '.join(streamed)}."
+    )
+  return d.stream(data)
 
 
 def builder(name: str) -> type[SourceBuilder]:

@@ -6,7 +6,7 @@ import collections
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from seq2seq_jax.errors import DataError
@@ -107,6 +107,20 @@ class Vocab:
   ) -> Vocab:
     """Counts words; keeps those seen >= min_freq times (at most max_size, specials excluded)."""
     counts = collections.Counter(w for s in sentences for w in s)
+    return cls.from_counts(counts, specials=specials, min_freq=min_freq, max_size=max_size, **roles)
+
+  @classmethod
+  def from_counts(
+    cls,
+    counts: Mapping[str, int],
+    *,
+    specials: Sequence[str] = TORCHTEXT_SPECIALS,
+    min_freq: int = 1,
+    max_size: int | None = None,
+    **roles,
+  ) -> Vocab:
+    """`build` from word counts already made (a streamed corpus counted as it goes)."""
+    counts = dict(counts)
     for s in specials:
       counts.pop(s, None)
     words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import logging
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from seq2seq_jax import decoding, metrics, rundir, train
 from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data.packing import PackedDataset
 from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges, token_batch_sizes, token_rows
-from seq2seq_jax.data.registry import load_parallel
+from seq2seq_jax.data.registry import load_parallel, stream_parallel
+from seq2seq_jax.data.streaming import StreamedDataset, StreamedPairs, length_counts
 from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import ConfigError, DataError, UserError
@@ -98,18 +100,51 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
   if d.specials not in SPECIALS:
     raise ConfigError(f"unknown data.specials {d.specials!r}; use one of {', '.join(SPECIALS)}.")
   specials, roles = SPECIALS[d.specials]
-  pairs = [p for split in d.vocab_splits for p in data.split(split)]
-  build = lambda side: Vocab.build(
-    (p[side] for p in pairs),
-    specials=specials,
-    min_freq=d.min_freq,
-    max_size=d.max_vocab or None,
-    **roles,
+  counts = collections.Counter(), collections.Counter()  # one pass (a streamed corpus)
+  for split in d.vocab_splits:
+    for pair in data.split(split):
+      counts[0].update(pair[0])
+      counts[1].update(pair[1])
+  build = lambda side: Vocab.from_counts(
+    counts[side], specials=specials, min_freq=d.min_freq, max_size=d.max_vocab or None, **roles
   )
   src, tgt = build(0), build(1)
   tgt.save(workdir / TGT_VOCAB)  # target first: the source file's presence means both exist
   src.save(workdir / SRC_VOCAB)
   return src, tgt
+
+
+@dataclasses.dataclass(frozen=True)
+class PairEncoder:
+  """A pair of word lists -> (length, example): src [S], src_len (with the source's affixes,
+  `sentences.source_affixes`), tgt_in [T] = <sos> y, tgt_out [T] = y <eos>, tgt_len; length
+  = max(S, T), the bucket's. A target None: the source fields only. Picklable (it runs in
+  the grain pipeline's worker processes)."""
+
+  src_vocab: Vocab
+  tgt_vocab: Vocab
+  head: tuple[int, ...]
+  tail: tuple[int, ...]
+
+  @classmethod
+  def of(cls, config, src_vocab: Vocab, tgt_vocab: Vocab) -> PairEncoder:
+    head, tail = source_affixes(config, src_vocab)
+    ids = lambda tokens: tuple(src_vocab.id(t) for t in tokens)
+    return cls(src_vocab, tgt_vocab, ids(head), ids(tail))
+
+  def __call__(self, src_words, tgt_words) -> tuple[int, dict]:
+    src = [*self.head, *self.src_vocab.encode(src_words)[0], *self.tail]
+    example = dict(src=np.asarray(src, np.int32), src_len=len(src))
+    if tgt_words is None:
+      return len(src), example
+    v = self.tgt_vocab
+    tgt = [v.bos_id, *v.encode(tgt_words)[0], v.eos_id]
+    example.update(
+      tgt_in=np.asarray(tgt[:-1], np.int32),
+      tgt_out=np.asarray(tgt[1:], np.int32),
+      tgt_len=len(tgt) - 1,
+    )
+    return max(len(src), len(tgt) - 1), example
 
 
 def make_dataset(
@@ -129,20 +164,10 @@ def make_dataset(
   limit (`pipeline.fit_edges`; past it: a DataError naming the first by its `unit`)."""
   edges = tuple(config.data.bucket_edges)
   examples, lengths, dropped, kind = [], [], 0, "pairs"
+  encode = PairEncoder.of(config, src_vocab, tgt_vocab)
   for src_words, tgt_words in pairs:
-    src, _ = encode_source(config, src_vocab, src_words)
-    example = dict(src=np.asarray(src, np.int32), src_len=len(src))
-    length = len(src)
-    if tgt_words is None:
-      kind = "sentences"
-    else:
-      tgt = [tgt_vocab.bos_id] + tgt_vocab.encode(tgt_words)[0] + [tgt_vocab.eos_id]
-      length = max(length, len(tgt) - 1)
-      example.update(
-        tgt_in=np.asarray(tgt[:-1], np.int32),
-        tgt_out=np.asarray(tgt[1:], np.int32),
-        tgt_len=len(tgt) - 1,
-      )
+    length, example = encode(src_words, tgt_words)
+    kind = "sentences" if tgt_words is None else kind
     if drop_long and length > edges[-1]:
       dropped += 1
       continue
@@ -375,8 +400,67 @@ def decode_report(
   return out, greedy
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordEncoder:
+  """(record index, serialized record) -> (length, example with its "index"): the
+  streamed pipeline's encoding (grain workers run it)."""
+
+  text: Callable[[bytes], tuple[list[str], list[str]]]
+  pair: PairEncoder
+
+  def __call__(self, index: int, raw: bytes) -> tuple[int, dict]:
+    length, example = self.pair(*self.text(raw))
+    return length, {**example, "index": index}
+
+
+LENGTHS = "train_lengths.json"  # the streamed training set's {length: pairs} (its epoch size)
+
+
+def streamed_dataset(
+  config, workdir: Path, data: StreamedPairs, src_vocab: Vocab, tgt_vocab: Vocab
+) -> StreamedDataset:
+  """The training batches streamed by grain (data.pipeline=grain); the length histogram
+  (one pass) is kept in the run directory beside the record files it counts."""
+  if config.data.packing or config.train.max_tokens:
+    raise ConfigError(
+      "data.pipeline=grain batches by bucket with train.batch_size rows: data.packing and "
+      "train.max_tokens need data.pipeline=memory for now (set data.packing=False, "
+      "train.max_tokens=0)."
+    )
+  encode = RecordEncoder(data.stream.text, PairEncoder.of(config, src_vocab, tgt_vocab))
+  files = data.stream.files["train"]
+  path = workdir / LENGTHS
+  saved = json.loads(path.read_text()) if path.exists() else {}
+  if saved.get("files") != files:
+    t0 = time.time()
+    counts = length_counts(data.train, encode, workers=config.data.workers)
+    log.info("counted %d training pairs' lengths in %.1f s", len(data.train), time.time() - t0)
+    saved = {"files": files, "counts": {str(n): c for n, c in sorted(counts.items())}}
+    if train.is_main_process():
+      rundir.write_text(path, json.dumps(saved, indent=0) + "\n")
+  ds = StreamedDataset(
+    data.train,
+    encode,
+    tuple(config.data.bucket_edges),
+    config.train.batch_size,
+    {int(n): c for n, c in saved["counts"].items()},
+    pad_values=dict(src=src_vocab.pad_id, tgt_in=tgt_vocab.pad_id, tgt_out=tgt_vocab.pad_id),
+    workers=config.data.workers,
+  )
+  if ds.dropped():
+    log.warning(
+      "dropped %d training pairs longer than the largest bucket (%d)", ds.dropped(), ds.edges[-1]
+    )
+  return ds
+
+
 def build_task(config, workdir: Path) -> Task:
-  data = load_parallel(config.data)
+  grain = config.data.pipeline == "grain"
+  data = (
+    StreamedPairs(stream_parallel(config.data), workers=config.data.workers)
+    if grain
+    else (load_parallel(config.data))
+  )
   src_vocab, tgt_vocab = vocabs_for(config, workdir, data)
   log.info(
     "vocabularies: %d source, %d target tokens; %d/%d/%d pairs",
@@ -391,9 +475,14 @@ def build_task(config, workdir: Path) -> Task:
   evaluated = lambda split, pairs: make_dataset(
     config, pairs, src_vocab, tgt_vocab, ebs, drop_long=False, split=split
   )  # every pair kept: the longer ones in one more edge
-  train_pairs = make_dataset(config, data.train, src_vocab, tgt_vocab, bs, drop_long=True)
   datasets = {
-    "train": training_batches(config, train_pairs),
+    "train": (
+      streamed_dataset(config, workdir, data, src_vocab, tgt_vocab)
+      if grain
+      else training_batches(
+        config, make_dataset(config, data.train, src_vocab, tgt_vocab, bs, drop_long=True)
+      )
+    ),
     "validation": evaluated("validation", data.validation),
     "test": evaluated("test", data.test),
   }

@@ -41,6 +41,9 @@ class Meta:
   epoch_padded: its batches' padded positions so far (the epoch's `real_share`);
   log_window: the steps since the last step line (`StepWindow.to_dict()`: their sums,
   summed grad norm and count), so a resumed run's next step line is the uninterrupted one's;
+  data_state: where a streamed training set stands mid-epoch (`StreamedDataset`'s
+  `BatchIterator.get_state()`; None at an epoch's end and for in-memory data), so a resumed
+  run reads on from there;
   stopped_early: the patience ran out; imported_from: the state_dict of an imported run;
   fingerprint: `fingerprint(state)` when saved, checked on restore (damage that still decodes).
   """
@@ -52,6 +55,7 @@ class Meta:
   epoch_seconds: float = 0.0
   epoch_padded: int = 0
   log_window: dict | None = None
+  data_state: dict | None = None
   stopped_early: bool = False
   imported_from: str | None = None
   fingerprint: list[int] | None = None

@@ -198,8 +198,11 @@ def _train(
   first_epoch, offset = divmod(step, steps_per_epoch)
   window = StepWindow.from_dict(meta.log_window)
 
-  def save(which: str, epoch_sums=None, epoch_seconds: float = 0.0, epoch_padded: int = 0):
-    """Saves `which` after checking that nothing in it is NaN or infinite."""
+  def save(
+    which: str, epoch_sums=None, epoch_seconds: float = 0.0, epoch_padded: int = 0, data_state=None
+  ):
+    """Saves `which` after checking that nothing in it is NaN or infinite; `data_state`:
+    the streamed training data's position (mid-epoch)."""
     if epoch_sums is not None:
       epoch_sums = fetch(epoch_sums)
       check_loss(epoch_sums.loss, step, ckpts.latest_step())
@@ -209,6 +212,7 @@ def _train(
       meta.epoch_seconds = epoch_seconds  # a resumed epoch's time counts every process's part
       meta.epoch_padded = epoch_padded
       meta.log_window = window.to_dict()
+      meta.data_state = data_state
     ckpts.save(which, state, meta)
 
   put = batch_put(batch_shard, batch_size)
@@ -225,8 +229,14 @@ def _train(
     t0 = time.time() - (meta.epoch_seconds if offset else 0.0)
     sums = Sums.from_dict(meta.epoch_sums) if offset and meta.epoch_sums else None
     epoch_padded = meta.epoch_padded if offset else 0
+    # streamed data (data.pipeline=grain) go on from the saved position; in memory: skip
+    resume = {"state": meta.data_state} if offset and meta.data_state else {}
+    epoch_data = task.train_data.batches(
+      seed=config.seed, epoch=epoch, start=offset, rows=rows, **resume
+    )
+    data_state = getattr(epoch_data, "get_state", lambda: None)
     bar = tqdm(
-      task.train_data.batches(seed=config.seed, epoch=epoch, start=offset, rows=rows),
+      epoch_data,
       total=steps_per_epoch,
       initial=offset,
       desc=f"epoch {epoch + 1}",
@@ -256,11 +266,13 @@ def _train(
       # not on the epoch's last step: the epoch's end saves it, with its evaluation (a save
       # here first would make that one a no-op, and a resume would skip the evaluation)
       if ckpt_every and step % ckpt_every == 0 and step % steps_per_epoch:
-        save("latest", sums, time.time() - t0, epoch_padded)
+        save("latest", sums, time.time() - t0, epoch_padded, data_state())
     bar.close()
     if stopping and step % steps_per_epoch:  # mid-epoch: save the partial sums and stop
-      save("latest", sums, time.time() - t0, epoch_padded)
+      save("latest", sums, time.time() - t0, epoch_padded, data_state())
+      getattr(epoch_data, "close", lambda: None)()
       return stopped()
+    getattr(epoch_data, "close", lambda: None)()  # a streamed epoch's reader processes
     offset = 0
     train_sums = fetch(sums)
     t_end = time.time()  # the epoch's end: evaluation and saves do not count in steps/s

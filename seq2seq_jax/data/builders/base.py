@@ -22,6 +22,7 @@ preparation leaves nothing that a later call trusts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -239,6 +240,39 @@ def _decode(raw: bytes, features: dict[str, str], proto: Any) -> Record:
   }
 
 
+def prepare(
+  cls: type[SourceBuilder], source_dir: str | None, cache_dir: str, *, download: bool = False
+) -> tuple[SourceBuilder, Path]:
+  """Prepares (once, cached under cache_dir) the dataset of builder `cls`; returns the
+  prepared builder and its source folder (`read_records` documents the arguments)."""
+  cache = Path(cache_dir)
+  src = _resolve_source(cls, source_dir, cache, download)
+  fingerprint = source_fingerprint(cls.source_files(src), src)
+  data_dir = cache / cls.DATASET / fingerprint[:16]
+  with _quiet_tfds():
+    builder = cls(data_dir=os.fspath(data_dir), source_dir=src, file_format="array_record")
+    try:
+      builder.download_and_prepare(
+        download_dir=os.fspath(cache / "downloads"),
+        download_config=tfds.download.DownloadConfig(
+          try_download_gcs=False,
+          compute_stats=tfds.download.ComputeStatsMode.SKIP,
+        ),
+      )
+    except OSError:
+      # A concurrent process may have renamed its finished copy into place first.
+      if not (builder.data_path / "dataset_info.json").exists():
+        raise
+  return builder, src
+
+
+def record_files(builder: SourceBuilder) -> dict[str, list[str]]:
+  """{split: its array_record files, in record order} of a prepared builder."""
+  return {
+    name: [os.fspath(p) for p in split.filepaths] for name, split in builder.info.splits.items()
+  }
+
+
 def read_records(
   cls: type[SourceBuilder], source_dir: str | None, cache_dir: str, *, download: bool = False
 ) -> dict[str, list[dict]]:
@@ -259,36 +293,62 @@ def read_records(
     DataError: missing source, missing/empty/malformed file, failed download or
       checksum mismatch.
   """
-  cache = Path(cache_dir)
-  src = _resolve_source(cls, source_dir, cache, download)
-  fingerprint = source_fingerprint(cls.source_files(src), src)
-  data_dir = cache / cls.DATASET / fingerprint[:16]
+  builder, _ = prepare(cls, source_dir, cache_dir, download=download)
   with _quiet_tfds():
-    builder = cls(data_dir=os.fspath(data_dir), source_dir=src, file_format="array_record")
-    try:
-      builder.download_and_prepare(
-        download_dir=os.fspath(cache / "downloads"),
-        download_config=tfds.download.DownloadConfig(
-          try_download_gcs=False,
-          compute_stats=tfds.download.ComputeStatsMode.SKIP,
-        ),
-      )
-    except OSError:
-      # A concurrent process may have renamed its finished copy into place first.
-      if not (builder.data_path / "dataset_info.json").exists():
-        raise
-    sources = tfds.data_source(
-      builder.name,
-      data_dir=os.fspath(data_dir),
-      download=False,
-      builder_kwargs={"source_dir": src},
-      deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES,
-    )
+    sources = builder.as_data_source(deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
     proto = tf_example_pb2.Example()
     return {
       split: [_decode(r, cls.FEATURES, proto) for r in ds.__getitems__(range(len(ds)))]
       for split, ds in sources.items()
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class Stream:
+  """A prepared parallel dataset for streaming: each split's array_record files (records
+  are serialized tf.Examples) and `text`, which parses one into (source, target) words."""
+
+  files: dict[str, list[str]]
+  text: RecordText
+
+  def source(self, split: str):
+    """The split's records, random access (grain's ArrayRecordDataSource)."""
+    import grain
+
+    if split not in self.files:
+      raise DataError(f"the dataset has no {split} split; it has {', '.join(self.files)}.")
+    return grain.sources.ArrayRecordDataSource(self.files[split])
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordText:
+  """A serialized record -> (source words, target words): the text features `src` and
+  `tgt`, optionally lowercased, split on whitespace. Picklable (runs in grain workers)."""
+
+  src: str
+  tgt: str
+  lowercase: bool = True
+
+  def __call__(self, raw: bytes) -> tuple[list[str], list[str]]:
+    proto = tf_example_pb2.Example()
+    proto.ParseFromString(raw)
+    feature = proto.features.feature
+    side = lambda k: words(feature[k].bytes_list.value[0].decode("utf-8"), self.lowercase)
+    return side(self.src), side(self.tgt)
+
+
+def words(text: str, lowercase: bool) -> list[str]:
+  """The text's whitespace-separated words, lowercased first when `lowercase`."""
+  return (text.lower() if lowercase else text).split()
+
+
+def stream_for(data, cls: type[SourceBuilder], src: str, tgt: str) -> Stream:
+  """The prepared (once, cached) record files of builder `cls` for a config.data block, to
+  stream the text features `src` -> `tgt` (data.lowercase)."""
+  builder, _ = prepare(
+    cls, data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
+  )
+  return Stream(record_files(builder), RecordText(src, tgt, data.lowercase))
 
 
 def records_for(data, cls: type[SourceBuilder]) -> dict[str, list[dict]]:

@@ -1,8 +1,10 @@
-"""The three tfds builders: Multi30k (de/en line pairs), TatoebaPairs (eng-fra.txt) and
-NamesFolder (one <Label>.txt per language)."""
+"""The tfds builders: Multi30k (de/en line pairs), TatoebaPairs (eng-fra.txt), NamesFolder
+(one <Label>.txt per language) and Wmt (WMT-style parallel files, streamed)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -113,3 +115,89 @@ class NamesFolder(SourceBuilder):
         {"name": line, "label": path.stem, "index": i} for i, line in enumerate(read_lines(path))
       )
     return {"train": records}
+
+
+def count_lines(path: Path) -> int:
+  """Lines of a text file, streamed (a last line without its '\\n' counts)."""
+  n, last = 0, b"\n"
+  with path.open("rb") as f:
+    while chunk := f.read(1 << 20):
+      n += chunk.count(b"\n")
+      last = chunk[-1:]
+  return n + (last != b"\n")
+
+
+def stream_lines(path: Path) -> Iterator[str]:
+  """The lines of a UTF-8 file, one at a time, without '\\n' / '\\r\\n' (as `read_lines`)."""
+  with path.open("rb") as f:
+    for i, raw in enumerate(f):
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise DataError(
+          f"Data file {path}, line {i + 1}: not valid UTF-8 ({e.reason}). "
+          "Re-save the file as UTF-8."
+        ) from None
+      yield line.removesuffix("\n").removesuffix("\r")
+
+
+class Wmt(SourceBuilder):
+  """WMT-style parallel text: `<stem>.<src>` / `<stem>.<tgt>` line pairs, streamed (never
+  all in memory). A language pair is a subclass made by `wmt_builder(src, tgt)`; records
+  are {"src", "tgt", "index"} (index: the 0-based line)."""
+
+  DATASET = "wmt"
+  FEATURES: ClassVar[dict[str, str]] = {"src": "text", "tgt": "text", "index": "int64"}
+  SPLIT_FILES: ClassVar[dict[str, str]] = {
+    "train": "train",
+    "validation": "newstest2013",
+    "test": "newstest2014",
+  }
+  SRC: ClassVar[str] = "en"
+  TGT: ClassVar[str] = "de"
+  DESCRIPTION = "WMT-style parallel text (e.g. WMT14 en-de), from local files."
+  HOMEPAGE = "https://www.statmt.org/wmt14/translation-task.html"
+  EXPECTED = "train.<src>/.<tgt>, newstest2013.<src>/.<tgt> and newstest2014.<src>/.<tgt>"
+
+  @classmethod
+  def paths(cls, source_dir: Path, stem: str) -> tuple[Path, Path]:
+    return source_dir / f"{stem}.{cls.SRC}", source_dir / f"{stem}.{cls.TGT}"
+
+  @classmethod
+  def source_files(cls, source_dir: Path) -> list[Path]:
+    expected = cls.EXPECTED.replace("<src>", cls.SRC).replace("<tgt>", cls.TGT)
+    return [
+      required_file(p, cls.DATASET, expected)
+      for stem in cls.SPLIT_FILES.values()
+      for p in cls.paths(source_dir, stem)
+    ]
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    if self._source_dir is None:
+      raise DataError(f"{self.DATASET}: no source_dir given to prepare from.")
+    self.source_files(self._source_dir)
+    for stem in self.SPLIT_FILES.values():  # every split checked before a record is written
+      src, tgt = self.paths(self._source_dir, stem)
+      n_src, n_tgt = count_lines(src), count_lines(tgt)
+      if n_src != n_tgt:
+        longer, shorter = (src, tgt) if n_src > n_tgt else (tgt, src)
+        raise DataError(
+          f"wmt: {src} has {n_src} lines but {tgt} has {n_tgt}; line {min(n_src, n_tgt) + 1} "
+          f"of {longer} has no aligned line in {shorter}. The two sides of a split must be "
+          "line-aligned: fix them (or re-extract the corpus)."
+        )
+    return {
+      split: self._pairs(*self.paths(self._source_dir, stem))
+      for split, stem in self.SPLIT_FILES.items()
+    }
+
+  def _pairs(self, src: Path, tgt: Path) -> Iterator[tuple[int, Record]]:
+    for i, (s, t) in enumerate(zip(stream_lines(src), stream_lines(tgt), strict=True)):
+      yield i, {"src": s, "tgt": t, "index": i}
+
+
+@functools.cache
+def wmt_builder(src: str, tgt: str) -> type[Wmt]:
+  """The Wmt builder of the language pair src -> tgt (one class per pair)."""
+  return type(f"Wmt_{src}_{tgt}", (Wmt,), {"SRC": src, "TGT": tgt}, skip_registration=True)

@@ -1,0 +1,331 @@
+"""Streaming input pipeline on grain: random access over the prepared array_record files,
+examples encoded on the fly in grain's workers, batched by bucket into the in-memory
+path's fixed shapes (pipeline.py). `data.pipeline=grain`.
+
+One epoch of `StreamedDataset.batches(seed=, epoch=)`:
+
+  record indices --shuffle(seed, epoch)-->  a global permutation (grain's index_shuffle:
+                                            O(1) memory, computed per index)
+  --[host::hosts]-->         this process's shard: disjoint, together every record
+  --blocks from `position`-->  BLOCK records per grain element: one batched array_record
+                             read, then encoded (`encode`: tokens -> ids) in one of grain's
+                             `workers` prefetch processes (0: a thread of this process)
+  --bucket-->                one buffer per bucket edge; a full buffer (the process's rows)
+                             is a batch, the partial ones are flushed at the epoch's end
+
+so every pair comes once per epoch, in [rows, edge] batches of the same edges as the
+in-memory path (rows past the last example are empty: index -1, lengths 0), pairs longer
+than the largest edge are dropped (training), and the epoch has
+`sum over buckets of ceil(pairs / batch_size)` batches (from the length histogram, one
+streamed pass, `length_counts`). Several processes: each batch is padded to the largest
+edge (every process must feed the same shape at every step) and each epoch has
+ceil(ceil(N / processes) / rows) batches on every process (the shorter shards end with
+empty batches).
+
+Memory: one batch per bucket, grain's read-ahead buffers and the array_record readers;
+nothing per example. The state after a batch (`BatchIterator.get_state()`, JSON) is the
+epoch, the batches so far, the shard position and the record indices still in the
+buckets' buffers: the training loop saves it in the checkpoint, and `batches(state=)`
+re-reads those few records and goes on from the position, so a resumed run sees the
+batches an uninterrupted one does (with any worker count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import grain
+import numpy as np
+
+from seq2seq_jax.data.builders.base import Stream
+from seq2seq_jax.data.pipeline import Batch, collate
+from seq2seq_jax.errors import DataError
+
+# (record index, record) -> (length for the bucket, example of 1-D int arrays and scalars)
+Encode = Callable[[int, Any], tuple[int, dict[str, Any]]]
+
+
+def _flags_parsed() -> None:
+  """grain reads absl flags in its workers; parse them (defaults) where nobody did (tests,
+  the bench): a no-op under the CLI, whose absl app parsed them."""
+  from absl import flags
+
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+BLOCK = 256  # records read (one batched array_record read) and encoded per grain element
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocks:
+  """Element j: fn(record index, record) of the records at positions [start + j * size,
+  ...) of `order` (a MapDataset of record indices; None: record order), read with one
+  batched `source.__getitems__` (per-record reads cost ~20x more). Picklable: grain's
+  worker processes each read and encode whole blocks."""
+
+  source: Any
+  fn: Callable[[int, Any], Any]
+  order: grain.MapDataset | None = None
+  start: int = 0
+  size: int = BLOCK
+
+  def __len__(self) -> int:
+    n = len(self.source) if self.order is None else len(self.order)
+    return max(0, -(-(n - self.start) // self.size))
+
+  def __call__(self, j: int) -> list[Any]:
+    lo = self.start + j * self.size
+    n = len(self.source) if self.order is None else len(self.order)
+    positions = range(lo, min(lo + self.size, n))
+    ids = list(positions) if self.order is None else [int(self.order[q]) for q in positions]
+    return [self.fn(i, raw) for i, raw in zip(ids, self.source.__getitems__(ids))]
+
+
+def read(blocks: Blocks, *, workers: int = 0, buffer: int = 8) -> Iterator[Any]:
+  """fn's results for every record of `blocks`, in order, the blocks read ahead by
+  grain's `workers` prefetch processes (0: a reader thread in this process)."""
+  _flags_parsed()
+  ds = grain.MapDataset.range(len(blocks)).map(blocks)
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=buffer))
+  if workers:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+  iterator = iter(it)
+  try:
+    for block in iterator:
+      yield from block
+  finally:
+    getattr(iterator, "close", lambda: None)()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Length:
+  encode: Encode
+
+  def __call__(self, index: int, record: Any) -> int:
+    return self.encode(index, record)[0]
+
+
+def length_counts(source, encode: Encode, *, workers: int = 0) -> dict[int, int]:
+  """{length: how many records have it}: one streamed pass over `source`."""
+  counts: dict[int, int] = {}
+  for n in read(Blocks(source, _Length(encode)), workers=workers):
+    counts[int(n)] = counts.get(int(n), 0) + 1
+  return counts
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+  """The shuffle seed of an epoch, from the run's seed (different per epoch)."""
+  return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamedDataset:
+  """Batches of fixed shapes streamed from a random-access `source` (module docstring).
+
+  Attributes:
+    source: a grain random-access data source (len, getitem), e.g. ArrayRecordDataSource.
+    encode: (record index, record) -> (length, example); picklable (workers run it).
+    edges: increasing bucket edges; an example goes to the first edge >= its length.
+    batch_size: rows of a global batch.
+    counts: {length: records} (`length_counts`): the epoch's batch count.
+    pad_values: pad value per sequence field (default 0).
+    workers: grain prefetch processes (0: read in this process).
+    buffer: blocks (of BLOCK records) read ahead.
+    host: (process index, process count); None: jax's.
+  """
+
+  source: Any
+  encode: Encode
+  edges: tuple[int, ...]
+  batch_size: int
+  counts: Mapping[int, int]
+  pad_values: Mapping[str, int] = dataclasses.field(default_factory=dict)
+  workers: int = 0
+  buffer: int = 8
+  host: tuple[int, int] | None = None
+
+  def __post_init__(self):
+    if len(self.source) == 0:
+      raise DataError("dataset split is empty: check the data directory and filters.")
+    if not any(n <= self.edges[-1] for n in self.counts):
+      raise DataError(
+        f"every example is longer than the largest bucket edge {self.edges[-1]}: raise "
+        "data.bucket_edges."
+      )
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def _host(self) -> tuple[int, int]:
+    if self.host is not None:
+      return self.host
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+  def _rows(self) -> int:
+    """Rows of this process's batches."""
+    return self.batch_size // self._host()[1]
+
+  def _edges(self) -> tuple[int, ...]:
+    """The bucket edges: all of them on one process, the largest on several."""
+    return self.edges if self._host()[1] == 1 else self.edges[-1:]
+
+  def dropped(self) -> int:
+    """Records longer than the largest edge (left out of training)."""
+    return sum(c for n, c in self.counts.items() if n > self.edges[-1])
+
+  def num_batches(self) -> int:
+    """Batches per epoch (the same on every process)."""
+    index, hosts = self._host()
+    if hosts > 1:
+      return math.ceil(math.ceil(len(self) / hosts) / self._rows())
+    buckets = np.searchsorted(np.asarray(self.edges), list(self.counts), side="left")
+    per_bucket = np.bincount(buckets, weights=list(self.counts.values()), minlength=len(self.edges))
+    return int(sum(math.ceil(c / self.batch_size) for c in per_bucket[: len(self.edges)]))
+
+  def shapes(self) -> set[int]:
+    edges = np.asarray(self._edges())
+    return {int(edges[min(np.searchsorted(edges, n), len(edges) - 1)]) for n in self.counts}
+
+  def order(self, seed: int | None, epoch: int) -> grain.MapDataset:
+    """This process's record indices in the epoch's order: the (seed, epoch) permutation
+    (seed None: record order) sliced [process index::process count]."""
+    ds = grain.MapDataset.range(len(self.source))
+    if seed is not None:
+      ds = ds.shuffle(seed=epoch_seed(seed, epoch))
+    index, hosts = self._host()
+    return ds[index::hosts]
+
+  def examples(self, indices: list[int]) -> list[dict[str, Any]]:
+    """The examples of these records (one batched read)."""
+    raws = self.source.__getitems__(list(indices))
+    return [self.encode(i, raw)[1] for i, raw in zip(indices, raws)]
+
+  def batches(
+    self,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+    start: int = 0,
+    rows: tuple[int, int] | None = None,
+    state: Mapping[str, Any] | None = None,
+  ) -> BatchIterator:
+    """The epoch's batches of this process's rows (`rows`: (lo, hi) of the global batch,
+    as the training loop passes; None: all of them, one process). `state`: go on from a
+    `BatchIterator.get_state()` of this epoch; else skip the first `start` batches."""
+    n = self._rows()
+    if rows is not None and rows[1] - rows[0] != n:
+      raise DataError(
+        f"this process feeds rows {rows} of each batch but reads {n} rows per batch "
+        f"(train.batch_size={self.batch_size} over {self._host()[1]} processes): every "
+        "process must have the same number of devices."
+      )
+    it = BatchIterator(self, self.order(seed, epoch), epoch, state)
+    if state is None:
+      for _ in range(start):
+        next(it)
+    elif (state["epoch"], state["batches"]) != (epoch, start):
+      raise DataError(
+        f"the saved data state is at epoch {state['epoch']} batch {state['batches']}, not "
+        f"epoch {epoch} batch {start} as the checkpoint's step: the checkpoint is damaged; "
+        "train again in a new --workdir."
+      )
+    return it
+
+
+class BatchIterator:
+  """The batches of one epoch of a StreamedDataset; `get_state()` after any of them."""
+
+  def __init__(self, data: StreamedDataset, order: grain.MapDataset, epoch: int, state=None):
+    self.data, self.order, self.epoch = data, order, epoch
+    self.edges = data._edges()
+    self.rows = data._rows()
+    self.total = data.num_batches()
+    state = state or {}
+    self.batches = state.get("batches", 0)
+    self.position = state.get("position", 0)
+    self.template = data.examples([0])[0]  # the fields, for a batch of empty rows
+    pending = state.get("pending", [[] for _ in self.edges])
+    self.buckets = [data.examples(ids) if ids else [] for ids in pending]
+    self._it = self._run()
+
+  def __iter__(self) -> BatchIterator:
+    return self
+
+  def __next__(self) -> Batch:
+    return next(self._it)
+
+  def __len__(self) -> int:
+    return self.total
+
+  def get_state(self) -> dict[str, Any]:
+    """JSON: where the epoch stands after the last batch returned."""
+    return {
+      "epoch": self.epoch,
+      "batches": self.batches,
+      "position": self.position,
+      "pending": [[int(e["index"]) for e in bucket] for bucket in self.buckets],
+    }
+
+  def close(self) -> None:
+    self._it.close()
+
+  def _batch(self, examples: list[dict], edge: int) -> Batch:
+    self.batches += 1
+    return collate(examples, self.template, self.rows, edge, self.data.pad_values)
+
+  def _run(self) -> Iterator[Batch]:
+    edges = np.asarray(self.edges)
+    blocks = Blocks(self.data.source, self.data.encode, self.order, self.position)
+    for length, example in read(blocks, workers=self.data.workers, buffer=self.data.buffer):
+      self.position += 1
+      if length > edges[-1]:
+        continue  # longer than the largest edge: dropped (counted in `dropped()`)
+      b = int(np.searchsorted(edges, length))
+      self.buckets[b].append(example)
+      if len(self.buckets[b]) == self.rows:
+        out = self._batch(self.buckets[b], int(edges[b]))
+        self.buckets[b] = []
+        yield out
+    for b, bucket in enumerate(self.buckets):  # the epoch's end: the partial buckets
+      if bucket:
+        out = self._batch(bucket, int(edges[b]))
+        self.buckets[b] = []
+        yield out
+    while self.batches < self.total:  # several processes: a shorter shard's empty batches
+      yield self._batch([], int(edges[-1]))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Text:
+  text: Callable[[Any], Any]
+
+  def __call__(self, index: int, record: Any) -> Any:
+    return self.text(record)
+
+
+def pairs(text: Callable[[Any], Any], source, *, workers: int = 0) -> Iterable[Any]:
+  """text(record) of every record of `source`, in order (streamed)."""
+  return read(Blocks(source, _Text(text)), workers=workers)
+
+
+class StreamedPairs:
+  """ParallelText's reading interface over a prepared `Stream` (builders/base.py): `train`
+  the training records (len), `split("train")` its pairs streamed anew on each call,
+  `validation` and `test` in memory (small: news test sets)."""
+
+  def __init__(self, stream: Stream, *, workers: int = 0):
+    self.stream, self.workers = stream, workers
+    self.train = stream.source("train")
+    self.validation = list(pairs(stream.text, stream.source("validation")))
+    self.test = list(pairs(stream.text, stream.source("test")))
+
+  def split(self, name: str) -> Iterable[Any]:
+    if name == "train":
+      return pairs(self.stream.text, self.train, workers=self.workers)
+    return getattr(self, name)
