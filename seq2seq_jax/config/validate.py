@@ -163,7 +163,7 @@ DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys
   dir=TEXT,
   cache_dir=TEXT,
   download=BOOL,
-  tokenizer=choice("", "tutorial", "chars"),
+  tokenizer=choice("", "tutorial", "chars", "sentencepiece"),
   lowercase=BOOL,
   src_bos_eos=BOOL,
   src_eos=BOOL,
@@ -172,6 +172,10 @@ DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys
   min_freq=SIZE,
   max_vocab=COUNT,
   bucket_edges=Rule("ints", lo=1, nonempty=True, increasing=True),
+  vocab_size=integer(5),  # sentencepiece: the 4 specials and a piece
+  spm_model=choice("unigram", "bpe"),
+  shared_vocab=BOOL,
+  spm_max_sentences=integer(101),  # sentencepiece's input_sentence_size must be > 100
   num_train=SIZE,  # numbers
   num_valid=SIZE,
   num_test=SIZE,
@@ -298,6 +302,12 @@ RELATIONS: tuple[Relation, ...] = (
     lambda v: v("train.schedule") == "warmup_cosine",
     lambda v: v("train.decay_steps") > v("train.warmup_steps"),
     lambda v: f"> train.warmup_steps={v('train.warmup_steps')} with train.schedule=warmup_cosine",
+  ),
+  (
+    "data.specials",
+    lambda v: v("data.tokenizer") == "sentencepiece",
+    lambda v: v("data.specials") == "torchtext",
+    lambda v: "torchtext with data.tokenizer=sentencepiece (its model's ids 0..3)",
   ),
   (
     "train.select_by",
