@@ -10,11 +10,13 @@ import pytest
 import sacrebleu
 
 from seq2seq_jax import metrics
-from seq2seq_jax.config.data import data_config
+from seq2seq_jax.config.data import SUBWORDS, data_config
 from seq2seq_jax.config.validate import validate
 from seq2seq_jax.data import subwords
 from seq2seq_jax.data.vocab import Vocab
 from seq2seq_jax.errors import ConfigError, DataError
+from seq2seq_jax.rundir import check_compatible
+from seq2seq_jax.sweep import report
 from tests.conftest import load_config, tiny_flags
 from tests.test_cli import assert_user_error, cli
 
@@ -130,6 +132,8 @@ def test_bleu_13a_scores_plain_text():
   assert scores["bleu"] == pytest.approx(100.0)  # 13a splits "runs." as the reference
   assert scores["bleu"] == sacrebleu.corpus_bleu(["A dog runs."], [["A dog runs ."]]).score
   assert metrics.corpus_scores(hyps, refs)[0]["bleu"] < 100  # tokenize='none': "runs." != "."
+  paired = report._bleu_metric(signatures["bleu"])  # the sweep report rescores the files so
+  assert paired.corpus_score(["A dog runs."], [["A dog runs ."]]).score == scores["bleu"]
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +178,10 @@ def test_the_run_directory_serves_translate_without_data_or_cache(spm_run):
   (run / "vocab_tgt.model").unlink()
   proc = cli("--mode=translate", f"--workdir={run}", "one")
   assert_user_error(proc, "vocab_tgt.model", "missing")
+
+
+def test_a_run_saved_before_the_subword_keys_existed_resumes(tmp_path):
+  saved = {"data": {"name": "numbers", "tokenizer": ""}}
+  check_compatible(tmp_path, saved, {"data": {**saved["data"], **SUBWORDS}})
+  with pytest.raises(ConfigError, match=r"data\.vocab_size: '<absent>' -> 50"):
+    check_compatible(tmp_path, saved, {"data": {**saved["data"], **SUBWORDS, "vocab_size": 50}})
