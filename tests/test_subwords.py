@@ -17,6 +17,7 @@ from seq2seq_jax.data.vocab import Vocab
 from seq2seq_jax.errors import ConfigError, DataError
 from seq2seq_jax.rundir import check_compatible
 from seq2seq_jax.sweep import report
+from seq2seq_jax.tasks import translation
 from tests.conftest import load_config, tiny_flags
 from tests.test_cli import assert_user_error, cli
 
@@ -185,3 +186,13 @@ def test_a_run_saved_before_the_subword_keys_existed_resumes(tmp_path):
   check_compatible(tmp_path, saved, {"data": {**saved["data"], **SUBWORDS}})
   with pytest.raises(ConfigError, match=r"data\.vocab_size: '<absent>' -> 50"):
     check_compatible(tmp_path, saved, {"data": {**saved["data"], **SUBWORDS, "vocab_size": 50}})
+
+
+def test_translate_input_is_truncated_to_the_models_limit_in_pieces(tmp_path):
+  vocab, _ = subwords.vocabs(block(tmp_path), corpus())
+  c = load_config("transformer")
+  c.model.max_len = 8  # 6 pieces between <sos> and <eos>
+  long, short = "der hund läuft über die straße am fluss".split(), ["hund"]
+  cut, kept = translation.truncate_sources(c, vocab, [long, short], "in.txt")
+  assert len(vocab.split(long)) > 6 >= len(vocab.split(cut)) and cut == long[: len(cut)]
+  assert len(vocab.split(long[: len(cut) + 1])) > 6 and kept == short
