@@ -55,13 +55,16 @@ class Settings:
     return cls(data.vocab_size, data.spm_model, data.spm_max_sentences)
 
 
-def fingerprint(settings: Settings, sentences: Iterable[str]) -> str:
-  """sha256 of the settings, the sentencepiece version and the sentences, in order."""
+def fingerprint(settings: Settings, sentences: Iterable[str]) -> tuple[str, int]:
+  """sha256 of the settings, the sentencepiece version and the sentences, in order; and
+  how many sentences there were."""
   h = hashlib.sha256(json.dumps([dataclasses.asdict(settings), spm.__version__]).encode())
+  n = 0
   for s in sentences:
     h.update(s.encode("utf-8"))
     h.update(b"\n")
-  return h.hexdigest()
+    n += 1
+  return h.hexdigest(), n
 
 
 def train(settings: Settings, sentences: Iterator[str]) -> bytes:
@@ -103,7 +106,7 @@ def cached_model(
 ) -> bytes:
   """The model of `sentences()` (called for each pass: hashing, training) from the cache,
   else trained and cached (atomically). `what` names it in the log lines."""
-  key = fingerprint(settings, sentences())
+  key, count = fingerprint(settings, sentences())
   path = Path(cache_dir) / "sentencepiece" / f"{key[:32]}.model"
   if path.exists():
     model = path.read_bytes()
@@ -114,10 +117,11 @@ def cached_model(
     except RuntimeError:
       log.warning("sentencepiece %s: cached %s is damaged; training it again", what, path)
   log.info(
-    "sentencepiece %s: training a %d-piece %s model (at most %d sentences) ...",
+    "sentencepiece %s: training a %d-piece %s model on %d sentences (%d sampled at most) ...",
     what,
     settings.vocab_size,
     settings.model_type,
+    count,
     settings.max_sentences,
   )
   t0 = time.time()
