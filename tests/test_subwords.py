@@ -15,7 +15,7 @@ from seq2seq_jax.config.validate import validate
 from seq2seq_jax.data import subwords
 from seq2seq_jax.data.vocab import Vocab
 from seq2seq_jax.errors import ConfigError, DataError
-from seq2seq_jax.rundir import check_compatible
+from seq2seq_jax.rundir import check_compatible, copy_run_files
 from seq2seq_jax.sweep import report
 from seq2seq_jax.tasks import translation
 from tests.conftest import load_config, tiny_flags
@@ -196,3 +196,16 @@ def test_translate_input_is_truncated_to_the_models_limit_in_pieces(tmp_path):
   cut, kept = translation.truncate_sources(c, vocab, [long, short], "in.txt")
   assert len(vocab.split(long)) > 6 >= len(vocab.split(cut)) and cut == long[: len(cut)]
   assert len(vocab.split(long[: len(cut) + 1])) > 6 and kept == short
+
+
+def test_init_from_copies_the_sentencepiece_models(spm_run, tmp_path):
+  names, optional = translation.RUN_FILES, translation.OPTIONAL_RUN_FILES
+  for d in ("new", "new2", "words"):
+    (tmp_path / d).mkdir()  # open_run makes the workdir first
+  copy_run_files(spm_run / "run", tmp_path / "new", names, optional)
+  assert Vocab.load(tmp_path / "new" / "vocab_tgt.json").model is not None
+  words = tmp_path / "words"  # a run without models: the vocabularies alone, no error
+  for name in ("config.json", *names):
+    shutil.copyfile(spm_run / "run" / name, words / name)
+  copy_run_files(words, tmp_path / "new2", names, optional)
+  assert sorted(p.name for p in (tmp_path / "new2").iterdir()) == sorted(names)
