@@ -245,7 +245,8 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
     with rundir.open_run(workdir, config, lock=jax.process_index() == 0):
       log.info("work directory: %s", workdir.absolute())
       if init_from is not None:
-        rundir.copy_run_files(init_from, workdir, module.RUN_FILES)
+        optional = getattr(module, "OPTIONAL_RUN_FILES", ())
+        rundir.copy_run_files(init_from, workdir, module.RUN_FILES, optional)
       task = module.build_task(config, workdir)
       result = train.train_and_evaluate(task, config, workdir, init_from=init_from)
     log.info("result: %s", json.dumps(result, default=str))

@@ -9,34 +9,42 @@ from collections.abc import Sequence
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF, TER
 
-# name -> a fresh sacrebleu metric: BLEU over the data's own tokens (tokenize='none': the
-# text is already tokenised; force: no warning that it looks tokenised), chrF and TER with
-# sacrebleu's defaults.
+# name -> a fresh sacrebleu metric given BLEU's tokenisation: 'none' over the data's own
+# tokens (the text is already tokenised; force: no warning that it looks so), '13a' (the
+# standard) over detokenised text; chrF and TER with sacrebleu's defaults.
 CORPUS_METRICS = {
-  "bleu": lambda: BLEU(tokenize="none", force=True),
-  "chrf": CHRF,
-  "ter": TER,
+  "bleu": lambda tokenize: BLEU(tokenize=tokenize, force=tokenize == "none"),
+  "chrf": lambda tokenize: CHRF(),
+  "ter": lambda tokenize: TER(),
 }
 
 
 def corpus_scores(
-  hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]
+  hypotheses: Sequence[Sequence[str]],
+  references: Sequence[Sequence[str]],
+  tokenize: str = "none",
 ) -> tuple[dict[str, float], dict[str, str]]:
-  """BLEU, chrF and TER of token sequences (joined by spaces; one reference each), and
-  each metric's sacrebleu signature: ({"bleu": 31.6, "chrf": ..., "ter": ...},
-  {"bleu": "nrefs:1|case:mixed|eff:no|tok:none|smooth:exp|version:2.6.0", ...})."""
+  """BLEU, chrF and TER of token sequences (joined by spaces; one reference each), BLEU
+  tokenised by sacrebleu's `tokenize` (none: the tokens as they are; 13a: plain text,
+  sentencepiece runs), and each metric's sacrebleu signature: ({"bleu": 31.6, "chrf":
+  ..., "ter": ...}, {"bleu": "nrefs:1|case:mixed|eff:no|tok:none|smooth:exp|version:2.6.0",
+  ...})."""
   hyps, refs = _joined(hypotheses), [_joined(references)]
   scores, signatures = {}, {}
   for name, make in CORPUS_METRICS.items():
-    metric = make()
+    metric = make(tokenize)
     scores[name] = metric.corpus_score(hyps, refs).score
     signatures[name] = str(metric.get_signature())
   return scores, signatures
 
 
-def bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
-  """Corpus BLEU over whitespace tokens (tokenize='none': the text is already tokenised)."""
-  return CORPUS_METRICS["bleu"]().corpus_score(_joined(hypotheses), [_joined(references)]).score
+def bleu(
+  hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]], tokenize: str = "none"
+) -> float:
+  """Corpus BLEU of token sequences joined by spaces, tokenised by sacrebleu's `tokenize`
+  (none: the text is already tokenised)."""
+  metric = CORPUS_METRICS["bleu"](tokenize)
+  return metric.corpus_score(_joined(hypotheses), [_joined(references)]).score
 
 
 def _joined(sentences: Sequence[Sequence[str]]) -> list[str]:

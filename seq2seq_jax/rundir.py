@@ -23,7 +23,7 @@ from typing import Any
 
 import ml_collections
 
-from seq2seq_jax.config.data import PIPELINE
+from seq2seq_jax.config.data import PIPELINE, SUBWORDS
 from seq2seq_jax.config.defaults import DECODE, TRAIN
 from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
 
@@ -66,8 +66,8 @@ def resumable(key: str) -> bool:
 
 
 ABSENT = "<absent>"
-# what a saved config lacking a key had
-DEFAULTS = flatten({"train": TRAIN, "decode": DECODE, "data": PIPELINE})
+# What a saved config lacking a key had (data: the keys added to every translation config).
+DEFAULTS = flatten({"train": TRAIN, "decode": DECODE, "data": {**PIPELINE, **SUBWORDS}})
 
 
 def changes(saved: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -195,12 +195,17 @@ def open_run(workdir: Path, config, lock: bool = True) -> contextlib.AbstractCon
   return held
 
 
-def copy_run_files(source: Path, workdir: Path, names: tuple[str, ...]) -> None:
+def copy_run_files(
+  source: Path, workdir: Path, names: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
   """--init_from: the source run's vocabularies (or split) into a new run, so that token
-  and label ids mean what they meant for its weights; files already there are kept."""
+  and label ids mean what they meant for its weights, and those of the `optional` files it
+  has (sentencepiece models); files already there are kept."""
   load_config(source)  # a clear error when `source` is not a run
-  for name in names:
+  for name in (*optional, *names):
     if not (workdir / name).exists():
       if not (source / name).exists():
+        if name in optional:
+          continue
         raise CheckpointError(f"--init_from={source} has no {name}: is it a run of this task?")
       shutil.copyfile(source / name, workdir / name)

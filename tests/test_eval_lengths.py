@@ -38,7 +38,7 @@ def test_a_test_sentence_past_the_largest_edge_is_decoded_and_scored(
   monkeypatch.setattr(
     translation.metrics,
     "corpus_scores",
-    lambda hyps, refs: scored.append((hyps, refs)) or scores(hyps, refs),
+    lambda hyps, refs, *a: scored.append((hyps, refs)) or scores(hyps, refs, *a),
   )
   params = create_state(task.model, task.init_args, c).params
   result = train.evaluate_split(task, params, "test")

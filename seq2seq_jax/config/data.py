@@ -33,13 +33,26 @@ FILES: dict[str, Any] = dict(
 # no change while they keep these defaults (rundir.DEFAULTS).
 PIPELINE: dict[str, Any] = dict(
   pipeline="memory",  # memory: all pairs in memory (tutorial corpora) | grain: data/streaming.py
+  packing=False,  # training batches: several pairs per row, segment ids (transformer only)
+  packed_length=(0, 0),  # data.packing: (source, target) tokens per row; 0: largest edge
   workers=0,  # grain: prefetch processes that read and encode records (0: in the main process)
+)
+
+# Translation keys of sentencepiece subwords (data.tokenizer=sentencepiece; data/subwords.py).
+SUBWORDS: dict[str, Any] = dict(
+  vocab_size=8000,  # pieces per model, the 4 specials included
+  spm_model="unigram",  # unigram | bpe
+  shared_vocab=True,  # one model over both sides' training text (False: one per side)
+  spm_max_sentences=1_000_000,  # training sentences sampled at most (input_sentence_size)
 )
 
 KIND: dict[str, dict[str, Any]] = {
   registry.TRANSLATION: dict(
-    tokenizer="",  # translate-mode input: "" whitespace | tutorial (normalizeString) | chars
-    lowercase=True,  # lowercase the text (multi30k; "" tokenizer input)
+    # "" whitespace | tutorial (normalizeString) | chars: how translate-mode input is split
+    # (the sources split their own text); sentencepiece: subwords of the whitespace words,
+    # trained on data.vocab_splits (data/subwords.py), output detokenised, BLEU 13a
+    tokenizer="",
+    lowercase=True,  # lowercase the text (multi30k; "" and sentencepiece tokenizer input)
     src_bos_eos=True,  # <sos> source <eos> (the torchtext tutorial)
     src_eos=False,  # source <eos> (the seq2seq tutorial), when not src_bos_eos
     specials="torchtext",  # special tokens (data/vocab.py SPECIALS)
@@ -47,9 +60,8 @@ KIND: dict[str, dict[str, Any]] = {
     min_freq=1,  # words seen fewer times are <unk>
     max_vocab=0,  # most frequent words kept per side (0: no limit)
     bucket_edges=(12, 16, 20, 24, 32, 48),  # padded lengths of the batches
-    packing=False,  # training batches: several pairs per row, segment ids (transformer only)
-    packed_length=(0, 0),  # data.packing: (source, target) tokens per row; 0: largest edge
     **PIPELINE,
+    **SUBWORDS,
   ),
   registry.CLASSIFICATION: dict(
     bucket_edges=(8, 12, 20),  # padded name lengths (names have 2..19 letters)

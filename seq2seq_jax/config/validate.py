@@ -164,7 +164,7 @@ DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys
   dir=TEXT,
   cache_dir=TEXT,
   download=BOOL,
-  tokenizer=choice("", "tutorial", "chars"),
+  tokenizer=choice("", "tutorial", "chars", "sentencepiece"),
   lowercase=BOOL,
   src_bos_eos=BOOL,
   src_eos=BOOL,
@@ -177,6 +177,10 @@ DATA: dict[str, Rule] = dict(  # config/data.py: every dataset's keys
   packed_length=Rule("ints", lo=0, nonempty=True),  # two of them (RELATIONS)
   pipeline=choice("memory", "grain"),
   workers=COUNT,
+  vocab_size=integer(5),  # sentencepiece: the 4 specials and a piece
+  spm_model=choice("unigram", "bpe"),
+  shared_vocab=BOOL,
+  spm_max_sentences=integer(101),  # sentencepiece's input_sentence_size must be > 100
   num_train=SIZE,  # numbers
   num_valid=SIZE,
   num_test=SIZE,
@@ -303,6 +307,12 @@ RELATIONS: tuple[Relation, ...] = (
     lambda v: v("train.schedule") == "warmup_cosine",
     lambda v: v("train.decay_steps") > v("train.warmup_steps"),
     lambda v: f"> train.warmup_steps={v('train.warmup_steps')} with train.schedule=warmup_cosine",
+  ),
+  (
+    "data.specials",
+    lambda v: v("data.tokenizer") == "sentencepiece",
+    lambda v: v("data.specials") == "torchtext",
+    lambda v: "torchtext with data.tokenizer=sentencepiece (its model's ids 0..3)",
   ),
   (
     "train.select_by",

@@ -1,9 +1,11 @@
-"""Word vocabularies: token <-> id maps with special tokens, saved beside checkpoints."""
+"""Vocabularies: token <-> id maps with special tokens, saved beside checkpoints; words, or
+sentencepiece subwords (a vocabulary that holds its model: data/subwords.py)."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +34,10 @@ class Vocab:
   `specials` name the roles pad/bos/eos/unk (any may be None, e.g. a model
   without padding). Tokens are the specials first, then words by descending
   frequency, ties broken alphabetically (torchtext's order).
+
+  With `model` (a serialized sentencepiece model whose pieces are `tokens`, id for id)
+  the tokens are subwords: `encode` splits the words into its pieces and `decode` joins
+  the pieces back into words (detokenised text, split at its spaces).
   """
 
   tokens: tuple[str, ...]
@@ -39,9 +45,11 @@ class Vocab:
   bos: str | None = "<sos>"
   eos: str | None = "<eos>"
   unk: str | None = "<unk>"
+  model: bytes | None = dataclasses.field(default=None, repr=False)
 
   def __post_init__(self):
     object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
+    object.__setattr__(self, "_pieces", None if self.model is None else _pieces_of(self))
     for role in ("pad", "bos", "eos", "unk"):
       tok = getattr(self, role)
       if tok is not None and tok not in self._index:
@@ -69,10 +77,17 @@ class Vocab:
   def unk_id(self) -> int:
     return self._index[self.unk]
 
+  def split(self, words: Sequence[str]) -> list[str]:
+    """The tokens `words` are encoded as: themselves, or their sentencepiece pieces."""
+    if self._pieces is None:
+      return list(words)
+    return self._pieces.encode(" ".join(words), out_type=str)
+
   def encode(self, words: Sequence[str]) -> tuple[list[int], list[str]]:
-    """Maps words to ids; unknown words go to <unk>. Returns (ids, oov words)."""
+    """Maps words (their `split`) to ids; unknown tokens go to <unk>. Returns (ids, oov
+    tokens)."""
     ids, oov = [], []
-    for w in words:
+    for w in self.split(words):
       i = self._index.get(w)
       if i is None:
         if self.unk is None:
@@ -83,7 +98,15 @@ class Vocab:
     return ids, oov
 
   def decode(self, ids: Iterable[int]) -> list[str]:
-    """Ids -> words, stopping at <eos> and dropping <pad>/<sos>."""
+    """Ids -> words, stopping at <eos> and dropping <pad>/<sos> (subwords: joined back into
+    words)."""
+    tokens = self.tokens_of(ids)
+    if self._pieces is None:
+      return tokens
+    return self._pieces.decode_pieces(tokens).split()
+
+  def tokens_of(self, ids: Iterable[int]) -> list[str]:
+    """Ids -> tokens, stopping at <eos> and dropping <pad>/<sos>."""
     out = []
     skip = {self._index.get(self.pad), self._index.get(self.bos)} - {None}
     eos = self._index.get(self.eos) if self.eos else None
@@ -132,11 +155,16 @@ class Vocab:
     return dict(tokens=list(self.tokens), pad=self.pad, bos=self.bos, eos=self.eos, unk=self.unk)
 
   def save(self, path: str | Path) -> None:
-    """Writes atomically (temp file, then rename): a reader never sees half a file."""
+    """Writes atomically (temp file, then rename): a reader never sees half a file. A
+    subword vocabulary's model goes first, beside it (vocab_src.json: vocab_src.model),
+    named in the JSON with its sha256."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=0))
-    os.replace(tmp, path)
+    d = self.to_json()
+    if self.model is not None:
+      model = path.with_suffix(".model")
+      _write_atomic(model, self.model)
+      d.update(model=model.name, model_sha256=hashlib.sha256(self.model).hexdigest())
+    _write_atomic(path, json.dumps(d, ensure_ascii=False, indent=0).encode("utf-8"))
 
   @classmethod
   def load(cls, path: str | Path) -> Vocab:
@@ -145,8 +173,49 @@ class Vocab:
       raise DataError(f"vocabulary file {path} is missing: is this a seq2seq_jax work directory?")
     try:
       d = json.loads(path.read_text())
-      return cls(tokens=tuple(d["tokens"]), pad=d["pad"], bos=d["bos"], eos=d["eos"], unk=d["unk"])
+      roles = dict(pad=d["pad"], bos=d["bos"], eos=d["eos"], unk=d["unk"])
+      tokens = tuple(d["tokens"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
       raise DataError(
         f"vocabulary file {path} is malformed ({e}); delete the run and train again."
       ) from e
+    model = None
+    if d.get("model"):
+      model_path = path.with_name(d["model"])
+      if not model_path.is_file():
+        raise DataError(
+          f"{path} names the sentencepiece model {model_path}, which is missing: restore it "
+          "from the run's copy, or train the run again."
+        )
+      model = model_path.read_bytes()
+      if hashlib.sha256(model).hexdigest() != d.get("model_sha256"):
+        raise DataError(
+          f"sentencepiece model {model_path} is damaged (its sha256 differs from {path}'s): "
+          "restore it from the run's copy, or train the run again."
+        )
+    return cls(tokens=tokens, model=model, **roles)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  tmp.write_bytes(data)
+  os.replace(tmp, path)
+
+
+def _pieces_of(vocab: Vocab):
+  """The sentencepiece processor of `vocab.model`, checked to have `vocab.tokens` as its
+  pieces (a DataError if not)."""
+  from seq2seq_jax.data import subwords as spm  # sentencepiece only for subword runs
+
+  try:
+    pieces = spm.processor(vocab.model)
+  except RuntimeError:
+    raise DataError(
+      "a sentencepiece model that does not load: restore the run's copy, or train again."
+    ) from None
+  if spm.pieces(vocab.model) != vocab.tokens:
+    raise DataError(
+      "a sentencepiece model whose pieces are not its vocabulary's tokens: restore the "
+      "run's vocab_*.json and vocab_*.model together, or train again."
+    )
+  return pieces

@@ -23,7 +23,8 @@ log = logging.getLogger("seq2seq_jax")
 
 def normalise(config, sentence: str) -> list[str]:
   """Tokens by `data.tokenizer`: "" whitespace (lowercased when data.lowercase),
-  "tutorial" the seq2seq tutorial's normalizeString, "chars" one token per character."""
+  "tutorial" the seq2seq tutorial's normalizeString, "chars" one token per character;
+  "sentencepiece" the whitespace words, which its vocabulary splits into subwords."""
   tokenizer = config.data.tokenizer
   if tokenizer == "chars":
     return list(sentence.strip())
@@ -34,6 +35,17 @@ def normalise(config, sentence: str) -> list[str]:
 
 def join_tokens(config, tokens: Sequence[str]) -> str:
   return ("" if config.data.tokenizer == "chars" else " ").join(tokens)
+
+
+def subword(config) -> bool:
+  """data.tokenizer=sentencepiece: subword vocabularies, words out (plain text)."""
+  return config.data.tokenizer == "sentencepiece"
+
+
+def bleu_tokenize(config) -> str:
+  """sacrebleu's tokenisation of the run's BLEU: 13a on the plain text of sentencepiece
+  runs, none (the data's own tokens) else."""
+  return "13a" if subword(config) else "none"
 
 
 def read_lines(path: Path, flag: str) -> list[str]:
@@ -90,10 +102,11 @@ def pad_source(config, vocab: Vocab, ids: Sequence[int]) -> tuple[np.ndarray, np
 def plot_attention(
   config, src_vocab: Vocab, tgt_vocab: Vocab, weights, words: list[str], hyp: list[str], path
 ) -> None:
-  """Heat map of greedy attention weights [L,S]: source `words` (with their affixes) against
-  the hypothesis `hyp` and its <eos>."""
+  """Heat map of greedy attention weights [L,S]: the tokens of source `words` (with their
+  affixes; subwords: its pieces) against the hypothesis tokens `hyp` and its <eos>."""
   head, tail = source_affixes(config, src_vocab)
-  src_tokens, out_tokens = head + list(words) + tail, list(hyp) + [tgt_vocab.eos]
+  src_tokens = head + src_vocab.split(words) + tail
+  out_tokens = list(hyp) + [tgt_vocab.eos]
   plots.attention_map(
     weights[: len(out_tokens), : len(src_tokens)],
     src_tokens,
@@ -124,9 +137,10 @@ def attention_maps(
       )
     )
     n = int(out["lengths"][0])
-    hyp = tgt_vocab.decode(out["tokens"][0, :n])
+    hyp = tgt_vocab.tokens_of(out["tokens"][0, :n])
     path = workdir / f"attention_{i}.png"
     plot_attention(config, src_vocab, tgt_vocab, out["attention"][0], words, hyp, path)
-    log.info("attention map %s: %s -> %s", path, " ".join(words), " ".join(hyp + [tgt_vocab.eos]))
+    shown = " ".join(src_vocab.split(words)), " ".join(hyp + [tgt_vocab.eos])
+    log.info("attention map %s: %s -> %s", path, *shown)
     paths.append(str(path))
   return paths

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from seq2seq_jax import decoding, metrics, rundir, train
 from seq2seq_jax.config import models as config_models
+from seq2seq_jax.data import subwords
 from seq2seq_jax.data.packing import PackedDataset
 from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges, token_batch_sizes, token_rows
 from seq2seq_jax.data.registry import load_parallel, stream_parallel
@@ -45,6 +46,7 @@ from seq2seq_jax.tasks.base import (
 )
 from seq2seq_jax.tasks.sentences import (
   attention_maps,
+  bleu_tokenize,
   encode_source,
   join_tokens,
   normalise,
@@ -52,12 +54,14 @@ from seq2seq_jax.tasks.sentences import (
   plot_attention,
   read_lines,
   source_affixes,
+  subword,
 )
 
 log = logging.getLogger("seq2seq_jax")
 
 SRC_VOCAB, TGT_VOCAB = "vocab_src.json", "vocab_tgt.json"
 RUN_FILES = (SRC_VOCAB, TGT_VOCAB)  # what the run directory holds besides config and checkpoints
+OPTIONAL_RUN_FILES = ("vocab_src.model", "vocab_tgt.model")  # data.tokenizer=sentencepiece
 
 
 def make_model(config, src_vocab: Vocab, tgt_vocab: Vocab):
@@ -90,7 +94,9 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
   """Loads the run's saved vocabularies, or builds them and saves them.
 
   Built from the `data.vocab_splits` (default train; the seq2seq tutorial counts all
-  its pairs) with the `data.specials` set of special tokens (default torchtext's).
+  its pairs) with the `data.specials` set of special tokens (default torchtext's); with
+  data.tokenizer=sentencepiece, subword vocabularies (data/subwords.py: trained on those
+  splits or found in the cache), saved with their models (vocab_src.model, ...).
   """
   if (workdir / SRC_VOCAB).exists():
     return Vocab.load(workdir / SRC_VOCAB), Vocab.load(workdir / TGT_VOCAB)
@@ -108,10 +114,25 @@ def vocabs_for(config, workdir: Path, data: ParallelText | None) -> tuple[Vocab,
   build = lambda side: Vocab.from_counts(
     counts[side], specials=specials, min_freq=d.min_freq, max_size=d.max_vocab or None, **roles
   )
-  src, tgt = build(0), build(1)
+  if subword(config):  # sentencepiece reads the text more than once: a re-iterable view
+    src, tgt = subwords.vocabs(d, SplitPairs(data, tuple(d.vocab_splits)))
+  else:
+    src, tgt = build(0), build(1)
   tgt.save(workdir / TGT_VOCAB)  # target first: the source file's presence means both exist
   src.save(workdir / SRC_VOCAB)
   return src, tgt
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPairs:
+  """The pairs of `splits`, re-read on every iteration (in memory or streamed)."""
+
+  data: Any
+  splits: tuple[str, ...]
+
+  def __iter__(self):
+    for split in self.splits:
+      yield from self.data.split(split)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,9 +321,10 @@ def decode_dataset(
   progress: bool = False,
 ) -> tuple[list[list[str]], dict]:
   """Best hypothesis per example (dataset order), plus timing, the first example's greedy
-  attention and "nbest": per example its `nbest` best (words, score), best first (score:
-  beam search's length-penalised score, greedy's summed log-probability). progress: a
-  tqdm bar of the batches on stderr."""
+  attention ({"weights": [L,S], "tokens": its hypothesis' tokens}) and "nbest": per
+  example its `nbest` best (words, score), best first (score: beam search's
+  length-penalised score, greedy's summed log-probability). progress: a tqdm bar of the
+  batches on stderr."""
   bar = tqdm(
     total=data.num_batches(), desc="translating", unit="batch", disable=not progress, leave=False
   )
@@ -317,7 +339,7 @@ def decode_dataset(
     return [
       (
         [(tgt_vocab.decode(out["tokens"][r, j]), float(score[r, j])) for j in range(k)],
-        out["attention"][r] if "attention" in out else None,
+        (out["attention"][r], out["tokens"][r, 0]) if "attention" in out else None,
       )
       for r in range(len(batch["index"]))
     ]
@@ -328,7 +350,9 @@ def decode_dataset(
   bar.close()
   hyps = [best[0][0] for best, _ in results]
   first = results[0][1] if results else None
-  attention = {} if first is None else {"weights": first}
+  attention = (
+    {} if first is None else {"weights": first[0], "tokens": tgt_vocab.tokens_of(first[1])}
+  )
   return hyps, {
     "seconds": seconds,
     "sentences_per_second": len(hyps) / seconds,
@@ -365,7 +389,7 @@ def decode_report(
   for beam in sorted({1, *config.decode.eval_beam_sizes}):
     hyps, info = decode_dataset(model, params, data, tgt_vocab, config, beam_size=beam)
     label = search_name(beam)
-    scores, signatures = metrics.corpus_scores(hyps, refs)
+    scores, signatures = metrics.corpus_scores(hyps, refs, bleu_tokenize(config))
     out.update({f"{label}_{k}": v for k, v in scores.items()})
     out[f"{label}_exact_match"] = metrics.exact_match(hyps, refs)
     out[f"{label}_sentences_per_second"] = info["sentences_per_second"]
@@ -495,7 +519,8 @@ def build_task(config, workdir: Path) -> Task:
     if info["attention"]:
       path = workdir / f"attention_{split}0.png"
       weights = info["attention"]["weights"]
-      plot_attention(config, src_vocab, tgt_vocab, weights, pairs[0][0], hyps[0], path)
+      tokens = info["attention"]["tokens"]
+      plot_attention(config, src_vocab, tgt_vocab, weights, pairs[0][0], tokens, path)
       out["attention_png"] = str(path)
     if split == "test" and config.decode.attention_sentences:
       out["attention_pngs"] = attention_maps(config, workdir, model, params, src_vocab, tgt_vocab)
@@ -504,7 +529,7 @@ def build_task(config, workdir: Path) -> Task:
   def valid_metrics(params) -> dict[str, float]:
     """Greedy BLEU of the validation set (train.select_by=bleu)."""
     hyps, _ = decode_dataset(model, params, datasets["validation"], tgt_vocab, config, beam_size=1)
-    return {"bleu": metrics.bleu(hyps, [p[1] for p in data.validation])}
+    return {"bleu": metrics.bleu(hyps, [p[1] for p in data.validation], bleu_tokenize(config))}
 
   def on_epoch_end(params, epoch: int) -> None:
     """Prints the greedy translations of the first decode.epoch_samples validation pairs."""
@@ -625,13 +650,14 @@ def truncate_sources(
   config, src_vocab: Vocab, sentences: list[list[str]], where: str
 ) -> list[list[str]]:
   """Sentences cut to the model's length limit (`length_limit`, the source's affixes
-  included), with one warning naming their lines; unchanged for a model without a limit."""
+  included; subwords: the longest word prefix whose pieces fit), with one warning naming
+  their lines; unchanged for a model without a limit."""
   limit = length_limit(config)
   if limit is None:
     return sentences
   head, tail = source_affixes(config, src_vocab)
   room = limit[0] - len(head) - len(tail)
-  long = [i for i, words in enumerate(sentences) if len(words) > room]
+  long = [i for i, words in enumerate(sentences) if len(src_vocab.split(words)) > room]
   if long:
     log.warning(
       "%s: %d line(s) longer than the model's limit of %d tokens (%s), truncated to it (%s)",
@@ -641,7 +667,16 @@ def truncate_sources(
       limit[1],
       line_numbers(long),
     )
-  return [words[:room] for words in sentences]
+  cut = set(long)
+  return [_truncated(src_vocab, w, room) if i in cut else w for i, w in enumerate(sentences)]
+
+
+def _truncated(vocab: Vocab, words: list[str], room: int) -> list[str]:
+  """The longest prefix of `words` (at most `room` of them) whose tokens fit in `room`."""
+  words = list(words[:room])
+  while len(vocab.split(words)) > room:
+    words.pop()
+  return words
 
 
 def restored(config, workdir: Path) -> tuple[Vocab, Vocab, Any, Any]:
