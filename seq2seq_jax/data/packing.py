@@ -112,6 +112,15 @@ def pack(
     raise ValueError(f"pack: rows={rows}, src_length={src_length}, tgt_length={tgt_length}")
   defer = rows if defer is None else defer
   new = lambda: _Batch(rows, src_length, tgt_length, pad_id)
+
+  def refill(waiting):
+    """A fresh batch holding the waiting examples that fit it, and those still waiting."""
+    batch, left = new(), []
+    for ex, m in waiting:
+      if not batch.add(ex, *m):
+        left.append((ex, m))
+    return batch, left
+
   batch, waiting = new(), []
   for i, example in enumerate(examples):
     n = _lengths(example, i, src_length, tgt_length)
@@ -120,18 +129,10 @@ def pack(
     waiting.append((example, n))
     if len(waiting) > defer:
       yield batch.arrays
-      batch, left = new(), []
-      for ex, m in waiting:
-        if not batch.add(ex, *m):
-          left.append((ex, m))
-      waiting = left
+      batch, waiting = refill(waiting)
   while waiting or not batch.empty:
     yield batch.arrays
-    batch, left = new(), []
-    for ex, m in waiting:
-      if not batch.add(ex, *m):
-        left.append((ex, m))
-    waiting = left
+    batch, waiting = refill(waiting)
 
 
 @dataclasses.dataclass(frozen=True)
