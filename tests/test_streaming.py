@@ -28,7 +28,7 @@ def sample(tmp_path_factory):
 def wmt_config(sample, tmp_path, **data):
   c = load_config("transformer", "wmt14_base")
   c.data.update(dir=str(sample), cache_dir=str(tmp_path / "cache"), workers=0)
-  c.data.update(bucket_edges=(12, 24), **data)
+  c.data.update(bucket_edges=(12, 24), tokenizer="", **data)  # words: the pipeline alone
   c.model.update(hid=32, enc_layers=1, dec_layers=1, heads=4, ff=64, max_len=32)
   c.train.update(
     num_epochs=1, batch_size=32, eval_batch_size=64, compute_dtype="float32", warmup_steps=5
@@ -175,6 +175,7 @@ def test_the_command_line_trains_on_the_grain_pipeline(sample, tmp_path):
     "data.dir": sample,
     "data.cache_dir": tmp_path / "cache",
     "data.workers": 1,  # a grain reader process, under absl's parsed flags
+    "data.tokenizer": "",  # whitespace words (the recipe's 32 k pieces need more text)
     "data.bucket_edges": "(24,)",
     "model.hid": 32,
     "model.enc_layers": 1,
