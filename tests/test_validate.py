@@ -102,6 +102,8 @@ def test_the_message_names_key_value_and_range():
     ("char_rnn", "balanced", "train.steps_per_epoch", 0, "train.sampling=balanced"),
     ("gru_attention", None, "data.packing", True, "model.name=rnn .packing: the transformer"),
     ("char_rnn", None, "train.max_tokens", 4096, "0 for a classification task"),
+    ("transformer", "wmt14_base", "data.packing", True, "data.pipeline=grain"),
+    ("transformer", "wmt14_base", "train.max_tokens", 4096, "0 with data.pipeline=grain"),
   ],
 )
 def test_keys_bounded_by_another_key(name, arg, key, value, fragment):

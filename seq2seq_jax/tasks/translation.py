@@ -445,12 +445,6 @@ def streamed_dataset(
 ) -> StreamedDataset:
   """The training batches streamed by grain (data.pipeline=grain); the length histogram
   (one pass) is kept in the run directory beside the record files it counts."""
-  if config.data.packing or config.train.max_tokens:
-    raise ConfigError(
-      "data.pipeline=grain batches by bucket with train.batch_size rows: data.packing and "
-      "train.max_tokens need data.pipeline=memory for now (set data.packing=False, "
-      "train.max_tokens=0)."
-    )
   encode = RecordEncoder(data.stream.text, PairEncoder.of(config, src_vocab, tgt_vocab))
   files = data.stream.files["train"]
   path = workdir / LENGTHS
