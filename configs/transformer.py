@@ -39,8 +39,9 @@ newstest2014.en/.de (test), e.g. WMT14's train (4.5 M pairs) as prepared for
 fairseq/tensor2tensor. The embeddings are not shared (the model has separate source,
 target and output matrices; the paper ties them). Cased text, one sentencepiece unigram
 model of 32 k pieces shared by both sides (data.tokenizer=sentencepiece; BLEU is 13a on
-the detokenised text). Batches are bucketed, 768 pairs: the grain path does not pack
-yet (data.packing / train.max_tokens need data.pipeline=memory today).
+the detokenised text). Batches are packed (data.packing): 96 rows of 256 source and 256
+target tokens (train.max_tokens=24576, ~25 k tokens a side as in the paper, ~770 pairs),
+planned once in a streamed pass and then streamed row by row.
 One GPU:
   python -m seq2seq_jax.main --config=configs/transformer.py:wmt14_base \
       --config.data.dir=../shared/data/wmt14_en_de --workdir=runs/wmt14_base
@@ -112,12 +113,14 @@ def get_config(arg: str = "numbers") -> ml_collections.ConfigDict:
       bucket_edges=(16, 24, 32, 48, 64, 96, 128, 256),
       pipeline="grain",
       workers=8,
+      packing=True,  # ~8 pairs a row: the rows planned once, streamed (data/streaming.py)
+      packed_length=(256, 256),
     )
     c.model.update(hid=512, enc_layers=6, dec_layers=6, heads=8, ff=2048, dropout=0.1)
     c.model.update(max_len=256, positions="sinusoidal")
     c.train.update(
-      num_epochs=17,  # ~100 k steps: 4.5 M pairs are ~5.9 k batches of 768
-      batch_size=768,
+      num_epochs=17,  # ~100 k steps: 4.5 M pairs are ~5.9 k batches of ~770 pairs
+      max_tokens=24_576,  # 96 packed rows of 256: ~25 k tokens a side, the paper's batch
       eval_batch_size=256,
       learning_rate=7e-4,
       b2=0.98,

@@ -5,6 +5,7 @@ builder's errors, and training end to end."""
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -28,11 +29,13 @@ def sample(tmp_path_factory):
 def wmt_config(sample, tmp_path, **data):
   c = load_config("transformer", "wmt14_base")
   c.data.update(dir=str(sample), cache_dir=str(tmp_path / "cache"), workers=0)
-  c.data.update(bucket_edges=(12, 24), tokenizer="", **data)  # words: the pipeline alone
+  c.data.update(bucket_edges=(12, 24), tokenizer="", packing=False)  # words, buckets
+  c.data.update(**data)
   c.model.update(hid=32, enc_layers=1, dec_layers=1, heads=4, ff=64, max_len=32)
   c.train.update(
     num_epochs=1, batch_size=32, eval_batch_size=64, compute_dtype="float32", warmup_steps=5
   )
+  c.train.max_tokens = 384 if c.data.packing else 0  # packed: 8 rows of 48
   c.train.update(keep_checkpoints=0, checkpoint_every_steps=0, log_every_steps=2)
   c.decode.update(max_len=24, eval_beam_sizes=(2,), num_samples=0)
   return c
@@ -111,10 +114,13 @@ def test_resume_from_a_saved_state_gives_the_same_batches(datasets):
         np.testing.assert_array_equal(a[k], b[k])
 
 
-def test_a_stopped_and_resumed_run_trains_as_the_uninterrupted_one(sample, tmp_path):
+@pytest.mark.parametrize("packing", [False, True])
+def test_a_stopped_and_resumed_run_trains_as_the_uninterrupted_one(sample, tmp_path, packing):
+  data = dict(packing=True, packed_length=(48, 48)) if packing else {}
+
   def run(workdir, stops):
     for stop in stops:
-      c = wmt_config(sample, tmp_path)
+      c = wmt_config(sample, tmp_path, **data)
       c.train.update(stop_after_steps=stop)
       workdir.mkdir(exist_ok=True)
       task = translation.build_task(c, workdir)
@@ -125,11 +131,98 @@ def test_a_stopped_and_resumed_run_trains_as_the_uninterrupted_one(sample, tmp_p
   whole, params = run(tmp_path / "whole", [0])
   _, stopped = run(tmp_path / "stopped", [3])
   meta = json.loads((tmp_path / "stopped/checkpoints/latest/3/meta/metadata").read_text())
-  assert meta["data_state"]["batches"] == 3 and meta["data_state"]["position"] > 0
+  assert meta["data_state"]["batches"] == 3
+  assert packing or meta["data_state"]["position"] > 0  # packed: the batch number is all
   resumed, resumed_params = run(tmp_path / "stopped", [0])
   assert resumed["loss"] == whole["loss"]
   for a, b in zip(resumed_params, params):
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def packed(sample, tmp_path_factory):
+  """(config, workdir, streamed pairs, vocabularies, packed stream) of the sample: rows
+  of 48 + 48 tokens, 8 a batch."""
+  tmp = tmp_path_factory.mktemp("packed")
+  c = wmt_config(sample, tmp, packing=True, packed_length=(48, 48))
+  data = StreamedPairs(registry.stream_parallel(c.data))
+  vocabs = translation.vocabs_for(c, tmp, data)
+  return c, tmp, data, vocabs, translation.streamed_dataset(c, tmp, data, *vocabs)
+
+
+def segments(batches):
+  """Every packed pair of `batches`: its (src, tgt_out) tokens; checks that each pair's
+  positions count from 0 and that its target input is <sos> + its output's head."""
+  out = []
+  for b in batches:
+    for r, n in enumerate(b["pairs"]):
+      for seg in range(1, n + 1):
+        s, t = b["src_segment"][r] == seg, b["tgt_segment"][r] == seg
+        np.testing.assert_array_equal(b["src_position"][r][s], np.arange(s.sum()))
+        np.testing.assert_array_equal(b["tgt_position"][r][t], np.arange(t.sum()))
+        np.testing.assert_array_equal(b["tgt_in"][r][t][1:], b["tgt_out"][r][t][:-1])
+        out.append((tuple(b["src"][r][s]), tuple(b["tgt_out"][r][t])))
+  return out
+
+
+def test_streamed_packing_holds_every_pair_once_per_epoch_in_one_shape(packed, datasets):
+  ds = packed[-1]
+  memory = list(datasets[3].batches(seed=1, epoch=0))
+  want, _ = rows(memory)  # the in-memory path's pairs
+  bucketed = sum(b["tgt_len"].sum() for b in memory) / sum(b["tgt_out"].size for b in memory)
+  firsts = []
+  for epoch in (0, 1):
+    batches = list(ds.batches(seed=1, epoch=epoch))
+    assert len(batches) == ds.num_batches() == -(-len(ds.plan) // 8)
+    assert {(b["src"].shape, b["tgt_out"].shape) for b in batches} == {((8, 48), (8, 48))}
+    assert sorted(segments(batches)) == sorted(want)
+    real = sum(int((b["tgt_segment"] > 0).sum()) for b in batches)
+    share = real / sum(b["tgt_segment"].size for b in batches)
+    assert share > bucketed + 0.05  # here 0.82 against 0.7x
+    firsts.append(batches[0]["src"])
+  assert not np.array_equal(*firsts)  # each epoch its own order of the rows
+
+
+def test_the_packing_is_planned_once_per_seed_and_length(packed):
+  c, tmp, data, vocabs, ds = packed
+  ids = Path(ds.plan.ids_file)
+  planned = ids.stat().st_mtime_ns
+  again = translation.streamed_dataset(c, tmp, data, *vocabs)
+  assert ids.stat().st_mtime_ns == planned  # reused from the run directory
+  np.testing.assert_array_equal(again.plan.offsets(), ds.plan.offsets())
+  before = np.array(ds.plan.ids())
+  c2 = c.copy_and_resolve_references()
+  c2.seed += 1
+  other = translation.streamed_dataset(c2, tmp, data, *vocabs)  # another seed: planned anew
+  assert ids.stat().st_mtime_ns != planned and not np.array_equal(other.plan.ids(), before)
+  translation.streamed_dataset(c, tmp, data, *vocabs)  # the fixture's plan back
+  np.testing.assert_array_equal(ds.plan.ids(), before)  # the same seed plans the same rows
+
+
+def test_packed_stream_resumes_at_a_batch_and_splits_rows_between_processes(packed):
+  ds = packed[-1]
+  whole = list(ds.batches(seed=3, epoch=1))
+  it = ds.batches(seed=3, epoch=1)
+  for _ in range(4):
+    next(it)
+  state = json.loads(json.dumps(it.get_state()))
+  it.close()
+  for workers in (0, 2):
+    rest = list(
+      dataclasses.replace(ds, workers=workers).batches(seed=3, epoch=1, start=4, state=state)
+    )
+    assert len(rest) == len(whole) - 4
+    for a, b in zip(rest, whole[4:]):
+      for k in b:
+        np.testing.assert_array_equal(a[k], b[k])
+  halves = [list(ds.batches(seed=3, epoch=1, rows=(lo, lo + 4))) for lo in (0, 4)]
+  for a, b, w in zip(*halves, whole, strict=True):
+    for k in w:
+      np.testing.assert_array_equal(np.concatenate([a[k], b[k]]), w[k])
+  with pytest.raises(
+    DataError, match="saved data state is at epoch 1 batch 4, not epoch 1 batch 5"
+  ):
+    ds.batches(seed=3, epoch=1, start=5, state=state)
 
 
 def test_wmt_builder_refuses_missing_files_and_unaligned_lines(sample, tmp_path):
@@ -177,13 +270,14 @@ def test_the_command_line_trains_on_the_grain_pipeline(sample, tmp_path):
     "data.workers": 1,  # a grain reader process, under absl's parsed flags
     "data.tokenizer": "",  # whitespace words (the recipe's 32 k pieces need more text)
     "data.bucket_edges": "(24,)",
+    "data.packed_length": "(48, 48)",  # the recipe's packing, 8 rows of 48
+    "train.max_tokens": 384,
     "model.hid": 32,
     "model.enc_layers": 1,
     "model.dec_layers": 1,
     "model.heads": 4,
     "model.ff": 64,
     "model.max_len": 32,
-    "train.batch_size": 64,
     "train.num_epochs": 1,
     "train.keep_checkpoints": 0,
     "train.compute_dtype": "float32",
@@ -198,6 +292,8 @@ def test_the_command_line_trains_on_the_grain_pipeline(sample, tmp_path):
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "Epoch: 01" in proc.stderr and "test greedy: BLEU" in proc.stderr
-  assert json.loads((workdir / "train_lengths.json").read_text())["counts"]
+  plan = json.loads((workdir / "train_packing.json").read_text())  # the recipe packs
+  assert plan["settings"]["rows"] == 8 and plan["settings"]["src_length"] == 48
+  assert "packing: " in proc.stderr and " batches of 8 rows" in proc.stderr
   config = json.loads((workdir / "config.json").read_text())
   assert config["data"]["pipeline"] == "grain"

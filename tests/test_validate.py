@@ -102,14 +102,24 @@ def test_the_message_names_key_value_and_range():
     ("char_rnn", "balanced", "train.steps_per_epoch", 0, "train.sampling=balanced"),
     ("gru_attention", None, "data.packing", True, "model.name=rnn .packing: the transformer"),
     ("char_rnn", None, "train.max_tokens", 4096, "0 for a classification task"),
-    ("transformer", "wmt14_base", "data.packing", True, "data.pipeline=grain"),
-    ("transformer", "wmt14_base", "train.max_tokens", 4096, "0 with data.pipeline=grain"),
   ],
 )
 def test_keys_bounded_by_another_key(name, arg, key, value, fragment):
   c = load_config(name, arg)
   with pytest.raises(ConfigError, match=rf"^{re.escape(key)}={value} must be .*{fragment}"):
     validate(with_value(c, key, value))
+
+
+def test_streamed_token_batches_need_packing():
+  c = load_config("transformer", "wmt14_base")
+  validate(c)  # packed, token-counted rows
+  bucketed = with_value(c, "data.packing", False)
+  with pytest.raises(
+    ConfigError,
+    match=r"^train\.max_tokens=24576 must be 0 with data\.pipeline=grain and data\.packing=False",
+  ):
+    validate(bucketed)
+  validate(with_value(bucketed, "train.max_tokens", 0))
 
 
 def test_packed_length_is_a_source_and_a_target_length():

@@ -21,6 +21,9 @@ from seq2seq_jax.bench.pipeline import PIPELINE, bench_pipeline, default_bench_d
 from seq2seq_jax.bench.report import cpu_flags, cpu_name, markdown
 from seq2seq_jax.bench.timing import matmul_flops
 
+PACKING = "packing"  # --models name of packed vs bucketed Multi30k batches (bench/packing.py)
+EXTRA = (PIPELINE, PACKING)  # not model families: not in the default run
+
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=seq2seq_jax.bench.__doc__.splitlines()[0])
@@ -66,6 +69,17 @@ def parse_args(argv=None):
     help="--models=pipeline: examples read per size (0: one whole epoch)",
   )
   p.add_argument(
+    "--data_dir",
+    default="",
+    help="--models=packing: the Multi30k files (default: ../shared/data/multi30k beside the repo)",
+  )
+  p.add_argument(
+    "--packing_tokens",
+    type=int,
+    default=30_000,
+    help="--models=packing: real target tokens each side's timed batches hold",
+  )
+  p.add_argument(
     "--step_ms",
     type=float,
     default=0.0,
@@ -87,13 +101,11 @@ def run(args) -> dict:
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
   models = [m.strip() for m in args.models.split(",") if m.strip()]
-  unknown = sorted(set(models) - set(MODELS) - {PIPELINE})
+  unknown = sorted(set(models) - set(MODELS) - set(EXTRA))
   if unknown:
-    raise SystemExit(
-      f"unknown model(s) {', '.join(unknown)}; use {', '.join(MODELS)} or {PIPELINE}"
-    )
+    raise SystemExit(f"unknown model(s) {', '.join(unknown)}; use {', '.join(MODELS + EXTRA)}")
   results = []
-  for name in (m for m in models if m != PIPELINE):
+  for name in (m for m in models if m not in EXTRA):
     batches = (
       [int(b) for b in args.batch.split(",")]
       if args.batch
@@ -130,6 +142,10 @@ def run(args) -> dict:
       (r["train"]["jax"]["ms_per_step"] for r in results if r["model"] == "transformer"), None
     )
     report["pipeline"] = bench_pipeline(args, step)
+  if PACKING in models:
+    from seq2seq_jax.bench.packing import bench_packing
+
+    report["packing"] = bench_packing(args)
   report["peak_rss_mb"] = rss_mb()
   return report
 

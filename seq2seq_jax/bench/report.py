@@ -29,6 +29,10 @@ def markdown(report: dict) -> str:
     from seq2seq_jax.bench.pipeline import markdown as pipeline_markdown
 
     lines += ["", *pipeline_markdown(report["pipeline"])]
+  if report.get("packing"):
+    from seq2seq_jax.bench.packing import markdown as packing_markdown
+
+    lines += ["", *packing_markdown(report["packing"])]
   return "\n".join(lines) + "\n"
 
 

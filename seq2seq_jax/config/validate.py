@@ -333,18 +333,13 @@ RELATIONS: tuple[Relation, ...] = (
     lambda v: f"False with model.name={v('model.name')} (packing: the transformer only)",
   ),
   (
-    "data.packing",
-    lambda v: v("data.packing"),
-    lambda v: v("data.pipeline") != "grain",
-    lambda v: (
-      "False with data.pipeline=grain (it batches by bucket; packing: data.pipeline=memory)"
-    ),
-  ),
-  (
     "train.max_tokens",
-    lambda v: v("train.max_tokens") > 0,
-    lambda v: v("data.pipeline") != "grain",
-    lambda v: "0 with data.pipeline=grain (it batches train.batch_size rows; data.pipeline=memory)",
+    lambda v: v("train.max_tokens") > 0 and v("data.pipeline") == "grain",
+    lambda v: v("data.packing"),
+    lambda v: (
+      "0 with data.pipeline=grain and data.packing=False (its buckets have train.batch_size "
+      "rows; token-counted: data.packing=True or data.pipeline=memory)"
+    ),
   ),
   (
     "data.packed_length",

@@ -41,40 +41,101 @@ SRC_KEYS = ("src",)
 TGT_KEYS = ("tgt_in", "tgt_out")
 
 
-class _Batch:
-  """One open batch: the arrays being filled and each row's used lengths."""
+def _empty(rows: int, src_length: int, tgt_length: int, pad_id: int) -> dict[str, np.ndarray]:
+  """A batch of empty rows: pad tokens, segment 0, position 0, no pairs."""
+  arrays = {k: np.full((rows, src_length), pad_id, np.int32) for k in SRC_KEYS}
+  arrays.update({k: np.full((rows, tgt_length), pad_id, np.int32) for k in TGT_KEYS})
+  for side, length in (("src", src_length), ("tgt", tgt_length)):
+    arrays[f"{side}_segment"] = np.zeros((rows, length), np.int32)
+    arrays[f"{side}_position"] = np.zeros((rows, length), np.int32)
+  arrays["pairs"] = np.zeros((rows,), np.int32)
+  return arrays
 
-  def __init__(self, rows: int, src_length: int, tgt_length: int, pad_id: int):
-    self.arrays = {k: np.full((rows, src_length), pad_id, np.int32) for k in SRC_KEYS}
-    self.arrays.update({k: np.full((rows, tgt_length), pad_id, np.int32) for k in TGT_KEYS})
-    for side, length in (("src", src_length), ("tgt", tgt_length)):
-      self.arrays[f"{side}_segment"] = np.zeros((rows, length), np.int32)
-      self.arrays[f"{side}_position"] = np.zeros((rows, length), np.int32)
-    self.arrays["pairs"] = np.zeros((rows,), np.int32)
-    self.used = np.zeros((rows, 2), np.int64)  # [row, (src, tgt)] positions taken
+
+def fill(
+  rows: Sequence[Sequence[Mapping[str, np.ndarray]]],
+  *,
+  batch_rows: int,
+  src_length: int,
+  tgt_length: int,
+  pad_id: int,
+) -> dict[str, np.ndarray]:
+  """One packed batch: row r holds the examples rows[r], one after the other (their
+  lengths must fit: `plan` decides them); rows past len(rows) are empty."""
+  a = _empty(batch_rows, src_length, tgt_length, pad_id)
+  for r, examples in enumerate(rows):
+    used = {"src": 0, "tgt": 0}
+    for segment, ex in enumerate(examples, 1):
+      for side, keys in (("src", SRC_KEYS), ("tgt", TGT_KEYS)):
+        n = len(ex[keys[0]])
+        span = slice(used[side], used[side] + n)
+        for k in keys:
+          a[k][r, span] = ex[k]
+        a[f"{side}_segment"][r, span] = segment
+        a[f"{side}_position"][r, span] = np.arange(n)
+        used[side] += n
+    a["pairs"][r] = len(examples)
+  return a
+
+
+class _Open:
+  """The open batch of `plan`: each row's used (source, target) positions and members."""
+
+  def __init__(self, rows: int, src_length: int, tgt_length: int):
+    self.used = np.zeros((rows, 2), np.int64)
     self.room = np.array([src_length, tgt_length])
-    self.empty = True
+    self.members: list[list[int]] = [[] for _ in range(rows)]
 
-  def add(self, example: Mapping[str, np.ndarray], n_src: int, n_tgt: int) -> bool:
-    """Puts `example` in the first row with room for both sides; False when none has."""
+  def add(self, i: int, n_src: int, n_tgt: int) -> bool:
+    """Puts item i in the first row with room for both sides; False when none has."""
     fits = np.flatnonzero(((self.used + (n_src, n_tgt)) <= self.room).all(axis=1))
     if not len(fits):
       return False
-    row = fits[0]
-    a = self.arrays
-    a["pairs"][row] += 1
-    for side, keys, n, start in (
-      ("src", SRC_KEYS, n_src, self.used[row, 0]),
-      ("tgt", TGT_KEYS, n_tgt, self.used[row, 1]),
-    ):
-      span = slice(start, start + n)
-      for k in keys:
-        a[k][row, span] = example[k]
-      a[f"{side}_segment"][row, span] = a["pairs"][row]
-      a[f"{side}_position"][row, span] = np.arange(n)
-    self.used[row] += (n_src, n_tgt)
-    self.empty = False
+    self.used[fits[0]] += (n_src, n_tgt)
+    self.members[fits[0]].append(i)
     return True
+
+  def rows(self) -> list[list[int]]:
+    """The members of the rows that hold any (they come first: first fit)."""
+    return [m for m in self.members if m]
+
+
+def plan(
+  lengths: Iterable[tuple[int, int]],
+  *,
+  rows: int,
+  src_length: int,
+  tgt_length: int,
+  defer: int | None = None,
+) -> Iterator[list[list[int]]]:
+  """The packing (module docstring) of items with these (source, target) lengths, in
+  order: yields each batch as its rows' item positions (0-based in `lengths`). Only the
+  lengths decide it, so a streamed pipeline can plan from lengths and fill the rows later
+  (`fill`). Every length must fit the packed length (`pack` checks)."""
+  if rows < 1 or src_length < 1 or tgt_length < 1:
+    raise ValueError(f"pack: rows={rows}, src_length={src_length}, tgt_length={tgt_length}")
+  defer = rows if defer is None else defer
+  new = lambda: _Open(rows, src_length, tgt_length)
+
+  def refill(waiting):
+    """A fresh batch holding the waiting items that fit it, and those still waiting."""
+    batch, left = new(), []
+    for i, n in waiting:
+      if not batch.add(i, *n):
+        left.append((i, n))
+    return batch, left
+
+  batch, waiting = new(), []
+  for i, n in enumerate(lengths):
+    if batch.add(i, *n):
+      continue
+    waiting.append((i, n))
+    if len(waiting) > defer:
+      yield batch.rows()
+      batch, waiting = refill(waiting)
+  while waiting or batch.rows():
+    yield batch.rows()
+    batch, waiting = refill(waiting)
 
 
 def _lengths(example: Mapping[str, np.ndarray], i: int, src_length: int, tgt_length: int):
@@ -102,37 +163,25 @@ def pack(
   pad_id: int,
   defer: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-  """Packs `examples` in order into [rows, length] batches (module docstring).
+  """Packs `examples` in order into [rows, length] batches (module docstring): `plan`
+  on their lengths, then `fill`. Memory: the examples of the open batch and the waiting.
 
   defer: how many examples that fit no row of the open batch wait before it is emitted
   (default `rows`; 0 emits at the first one, the plain greedy packer). An example longer
   than the packed length is a DataError naming it (0-based position in `examples`).
   """
-  if rows < 1 or src_length < 1 or tgt_length < 1:
-    raise ValueError(f"pack: rows={rows}, src_length={src_length}, tgt_length={tgt_length}")
-  defer = rows if defer is None else defer
-  new = lambda: _Batch(rows, src_length, tgt_length, pad_id)
+  held: dict[int, Mapping[str, np.ndarray]] = {}
 
-  def refill(waiting):
-    """A fresh batch holding the waiting examples that fit it, and those still waiting."""
-    batch, left = new(), []
-    for ex, m in waiting:
-      if not batch.add(ex, *m):
-        left.append((ex, m))
-    return batch, left
+  def lengths():
+    for i, example in enumerate(examples):
+      held[i] = example
+      yield _lengths(example, i, src_length, tgt_length)
 
-  batch, waiting = new(), []
-  for i, example in enumerate(examples):
-    n = _lengths(example, i, src_length, tgt_length)
-    if batch.add(example, *n):
-      continue
-    waiting.append((example, n))
-    if len(waiting) > defer:
-      yield batch.arrays
-      batch, waiting = refill(waiting)
-  while waiting or not batch.empty:
-    yield batch.arrays
-    batch, waiting = refill(waiting)
+  shape = dict(batch_rows=rows, src_length=src_length, tgt_length=tgt_length, pad_id=pad_id)
+  for members in plan(
+    lengths(), rows=rows, src_length=src_length, tgt_length=tgt_length, defer=defer
+  ):
+    yield fill([[held.pop(i) for i in row] for row in members], **shape)
 
 
 @dataclasses.dataclass(frozen=True)

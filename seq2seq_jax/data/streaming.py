@@ -33,14 +33,19 @@ batches an uninterrupted one does (with any worker count).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import grain
 import numpy as np
 
 from seq2seq_jax.data.builders.base import Stream
+from seq2seq_jax.data.packing import fill, plan
 from seq2seq_jax.data.pipeline import Batch, collate
 from seq2seq_jax.errors import DataError
 
@@ -88,17 +93,22 @@ class Blocks:
 def read(blocks: Blocks, *, workers: int = 0, buffer: int = 8) -> Iterator[Any]:
   """fn's results for every record of `blocks`, in order, the blocks read ahead by
   grain's `workers` prefetch processes (0: a reader thread in this process)."""
-  _flags_parsed()
-  ds = grain.MapDataset.range(len(blocks)).map(blocks)
-  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=buffer))
-  if workers:
-    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
-  iterator = iter(it)
+  iterator = prefetched(grain.MapDataset.range(len(blocks)).map(blocks), workers, buffer)
   try:
     for block in iterator:
       yield from block
   finally:
     getattr(iterator, "close", lambda: None)()
+
+
+def prefetched(ds: grain.MapDataset, workers: int, buffer: int) -> Iterator[Any]:
+  """An iterator over `ds`'s elements, computed ahead by grain's `workers` prefetch
+  processes (0: a reader thread in this process), `buffer` elements ahead."""
+  _flags_parsed()
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=buffer))
+  if workers:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+  return iter(it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,3 +339,231 @@ class StreamedPairs:
     if name == "train":
       return pairs(self.stream.text, self.train, workers=self.workers)
     return getattr(self, name)
+
+
+# Packing (data.packing=True): the rows are planned once, then streamed.
+#
+# `plan_packing` reads every training record once, in an order drawn from the seed, and
+# packs their lengths (packing.plan) into rows; only the rows' record indices are kept, in
+# two flat files in the run directory (4 bytes a pair, 8 a row; read through np.memmap, so
+# nothing per pair is held in memory). `PackedStream` then serves epoch e as the rows in
+# the (seed, e) order, `batch_size` rows a batch: each batch (a grain element, built in a
+# prefetch worker) is one batched read of its rows' records, encoded and `fill`ed. Like the
+# in-memory PackedDataset, every epoch has the same ceil(rows / batch_size) batches and
+# holds every pair once (the same pairs share a row in every epoch); the state after a
+# batch is its number alone, so a resume is exact with any worker count.
+
+PLAN_TAG = 0x7061636B  # the packing order's seed is (run seed, this), not an epoch's
+
+
+@dataclasses.dataclass(frozen=True)
+class _PairLengths:
+  encode: Encode
+
+  def __call__(self, index: int, record: Any) -> tuple[int, int, int]:
+    example = self.encode(index, record)[1]
+    return index, len(example["src"]), len(example["tgt_in"])
+
+
+@dataclasses.dataclass(frozen=True)
+class PackingPlan:
+  """The planned rows: files of record indices (int32, row after row) and of row offsets
+  (int64, rows + 1), and the pairs left out (longer than the packed length)."""
+
+  ids_file: str
+  offsets_file: str
+  src_length: int
+  tgt_length: int
+  dropped: int
+
+  def offsets(self) -> np.ndarray:
+    return np.memmap(self.offsets_file, np.int64, mode="r")
+
+  def ids(self) -> np.ndarray:
+    return np.memmap(self.ids_file, np.int32, mode="r")
+
+  def __len__(self) -> int:
+    return len(self.offsets()) - 1
+
+
+def plan_packing(
+  source,
+  encode: Encode,
+  path: Path,
+  *,
+  seed: int,
+  rows: int,
+  src_length: int,
+  tgt_length: int,
+  workers: int = 0,
+  key: Mapping[str, Any] | None = None,
+) -> PackingPlan:
+  """Plans the packing of `source` (module note above) into `path`.{ids,offsets} and
+  `path`.json, or reuses those files when `path`.json holds the same `key` and settings.
+  Written atomically (temporary files renamed), so a reader never sees half a plan."""
+  settings = dict(key or {}, records=len(source), seed=seed, rows=rows)
+  settings.update(src_length=src_length, tgt_length=tgt_length)
+  files = {k: f"{path}.{k}" for k in ("ids", "offsets")}
+  meta = Path(f"{path}.json")
+  saved = json.loads(meta.read_text()) if meta.exists() else {}
+  if saved.get("settings") == settings and all(os.path.exists(f) for f in files.values()):
+    return PackingPlan(files["ids"], files["offsets"], src_length, tgt_length, saved["dropped"])
+  order = grain.MapDataset.range(len(source)).shuffle(seed=epoch_seed(seed, PLAN_TAG))
+  held: dict[int, int] = {}  # a planned position -> its record index (the open batch's)
+  dropped = 0
+
+  def lengths() -> Iterator[tuple[int, int]]:
+    nonlocal dropped
+    for index, n_src, n_tgt in read(Blocks(source, _PairLengths(encode), order), workers=workers):
+      if n_src > src_length or n_tgt > tgt_length:
+        dropped += 1  # longer than the packed length: left out, as the buckets drop them
+        continue
+      held[next(positions)] = index
+      yield n_src, n_tgt
+
+  positions = itertools.count()  # of the pairs kept, in the order planned
+
+  tmp = {k: f"{f}.{os.getpid()}.tmp" for k, f in files.items()}
+  try:
+    with open(tmp["ids"], "wb") as ids, open(tmp["offsets"], "wb") as offsets:
+      total = 0
+      offsets.write(np.int64(0).tobytes())
+      for batch in plan(lengths(), rows=rows, src_length=src_length, tgt_length=tgt_length):
+        for row in batch:
+          ids.write(np.asarray([held.pop(i) for i in row], np.int32).tobytes())
+          total += len(row)
+          offsets.write(np.int64(total).tobytes())
+    for k in files:
+      os.replace(tmp[k], files[k])
+  finally:
+    for f in tmp.values():
+      Path(f).unlink(missing_ok=True)
+  meta_tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
+  meta_tmp.write_text(json.dumps({"settings": settings, "dropped": dropped}, indent=1) + "\n")
+  os.replace(meta_tmp, meta)
+  return PackingPlan(files["ids"], files["offsets"], src_length, tgt_length, dropped)
+
+
+@dataclasses.dataclass(frozen=True)
+class _PackedBatch:
+  """Element b of an epoch: rows [lo, hi) of its global batch (rows order[b * size + r]
+  of the plan), read in one batched read, encoded and filled. Picklable (grain workers
+  build the batches; the plan's files are opened in the worker)."""
+
+  source: Any
+  encode: Encode
+  plan: PackingPlan
+  order: grain.MapDataset | None
+  size: int
+  lo: int
+  hi: int
+  pad_id: int
+
+  def __call__(self, b: int) -> Batch:
+    offsets, ids = self.plan.offsets(), self.plan.ids()
+    n = len(offsets) - 1
+    positions = [b * self.size + r for r in range(self.lo, self.hi)]
+    rows = [p if self.order is None else int(self.order[p]) for p in positions if p < n]
+    members = [ids[offsets[r] : offsets[r + 1]].tolist() for r in rows]
+    flat = [i for m in members for i in m]
+    examples = iter(self.encode(i, raw)[1] for i, raw in zip(flat, self.source.__getitems__(flat)))
+    return fill(
+      [[next(examples) for _ in m] for m in members],
+      batch_rows=self.hi - self.lo,
+      src_length=self.plan.src_length,
+      tgt_length=self.plan.tgt_length,
+      pad_id=self.pad_id,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PackedStream:
+  """Packed batches of fixed shape [rows, length] streamed from `source` along a
+  `PackingPlan` (the note above), with the training loop's dataset interface.
+
+  Attributes:
+    source: the random-access training records.
+    encode: (record index, record) -> (length, example); picklable.
+    plan: the planned rows (`plan_packing`).
+    batch_size: rows of a global batch.
+    pad_id: the token of padded positions.
+    workers, buffer: grain prefetch processes (0: a thread) and batches read ahead.
+  """
+
+  source: Any
+  encode: Encode
+  plan: PackingPlan
+  batch_size: int
+  pad_id: int
+  workers: int = 0
+  buffer: int = 4
+
+  def __post_init__(self):
+    if len(self.plan) == 0:
+      raise DataError(
+        "no training pair fits the packed length "
+        f"({self.plan.src_length}, {self.plan.tgt_length}): raise data.packed_length."
+      )
+
+  def num_batches(self) -> int:
+    return -(-len(self.plan) // self.batch_size)
+
+  def shapes(self) -> set[tuple[int, int]]:
+    return {(self.plan.src_length, self.plan.tgt_length)}
+
+  def dropped(self) -> int:
+    return self.plan.dropped
+
+  def batches(
+    self,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+    start: int = 0,
+    rows: tuple[int, int] | None = None,
+    state: Mapping[str, Any] | None = None,
+  ) -> PackedIterator:
+    """The epoch's batches from the `start`-th (or a saved state's), rows [lo, hi) of
+    each (None: all); rows shuffled by (seed, epoch) when seed is given."""
+    if state is not None:
+      if (state.get("epoch"), state.get("batches")) != (epoch, start):
+        raise DataError(
+          f"the saved data state is at epoch {state.get('epoch')} batch "
+          f"{state.get('batches')}, not epoch {epoch} batch {start} as the checkpoint's "
+          "step: the checkpoint is damaged; train again in a new --workdir."
+        )
+    lo, hi = (0, self.batch_size) if rows is None else rows
+    order = None
+    if seed is not None:
+      order = grain.MapDataset.range(len(self.plan)).shuffle(seed=epoch_seed(seed, epoch))
+    element = _PackedBatch(
+      self.source, self.encode, self.plan, order, self.batch_size, lo, hi, self.pad_id
+    )
+    ds = grain.MapDataset.range(start, self.num_batches()).map(element)
+    return PackedIterator(
+      prefetched(ds, self.workers, self.buffer), epoch, start, self.num_batches()
+    )
+
+
+class PackedIterator:
+  """One epoch of a PackedStream; `get_state()` (JSON) after any batch."""
+
+  def __init__(self, it: Iterator[Batch], epoch: int, start: int, total: int):
+    self._it, self.epoch, self.count, self.total = it, epoch, start, total
+
+  def __iter__(self) -> PackedIterator:
+    return self
+
+  def __next__(self) -> Batch:
+    batch = next(self._it)
+    self.count += 1
+    return batch
+
+  def __len__(self) -> int:
+    return self.total
+
+  def get_state(self) -> dict[str, Any]:
+    return {"epoch": self.epoch, "batches": self.count}
+
+  def close(self) -> None:
+    getattr(self._it, "close", lambda: None)()

@@ -31,7 +31,13 @@ from seq2seq_jax.data import subwords
 from seq2seq_jax.data.packing import PackedDataset
 from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges, token_batch_sizes, token_rows
 from seq2seq_jax.data.registry import load_parallel, stream_parallel
-from seq2seq_jax.data.streaming import StreamedDataset, StreamedPairs, length_counts
+from seq2seq_jax.data.streaming import (
+  PackedStream,
+  StreamedDataset,
+  StreamedPairs,
+  length_counts,
+  plan_packing,
+)
 from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import ConfigError, DataError, UserError
@@ -215,6 +221,24 @@ def packed_lengths(config) -> tuple[int, int]:
   return tuple(n or edge for n in config.data.packed_length)
 
 
+def check_packable(config) -> None:
+  if config.model.name != "transformer":
+    raise ConfigError(
+      f"data.packing=True needs model.name=transformer (segment masks), not "
+      f"{config.model.name!r}: set data.packing=False."
+    )
+
+
+def packed_rows(config, src_length: int, tgt_length: int) -> int:
+  """Rows of a packed batch: train.batch_size, or train.max_tokens // the longer packed
+  length (a multiple of the devices x train.grad_accum_steps)."""
+  t = config.train
+  if not t.max_tokens:
+    return t.batch_size
+  multiple = jax.device_count() * t.grad_accum_steps
+  return token_rows(t.max_tokens, max(src_length, tgt_length), multiple, "packed length")
+
+
 def training_batches(config, data: BucketedDataset) -> BucketedDataset | PackedDataset:
   """The training split's batches as configured: `data` itself (train.batch_size rows),
   with train.max_tokens each bucket's own row count (`pipeline.token_batch_sizes`), or with
@@ -224,15 +248,9 @@ def training_batches(config, data: BucketedDataset) -> BucketedDataset | PackedD
   t = config.train
   multiple = jax.device_count() * t.grad_accum_steps
   if config.data.packing:
-    if config.model.name != "transformer":
-      raise ConfigError(
-        f"data.packing=True needs model.name=transformer (segment masks), not "
-        f"{config.model.name!r}: set data.packing=False."
-      )
+    check_packable(config)
     src_length, tgt_length = packed_lengths(config)
-    rows = t.batch_size
-    if t.max_tokens:
-      rows = token_rows(t.max_tokens, max(src_length, tgt_length), multiple, "packed length")
+    rows = packed_rows(config, src_length, tgt_length)
     return PackedDataset(
       data.examples, rows, src_length, tgt_length, data.pad_values["tgt_in"], config.seed
     )
@@ -447,6 +465,8 @@ def streamed_dataset(
   (one pass) is kept in the run directory beside the record files it counts."""
   encode = RecordEncoder(data.stream.text, PairEncoder.of(config, src_vocab, tgt_vocab))
   files = data.stream.files["train"]
+  if config.data.packing:
+    return packed_stream(config, workdir, data, encode, tgt_vocab.pad_id)
   path = workdir / LENGTHS
   saved = json.loads(path.read_text()) if path.exists() else {}
   if saved.get("files") != files:
@@ -470,6 +490,44 @@ def streamed_dataset(
       "dropped %d training pairs longer than the largest bucket (%d)", ds.dropped(), ds.edges[-1]
     )
   return ds
+
+
+PACKING = "train_packing"  # the streamed training set's planned rows: .ids, .offsets, .json
+
+
+def packed_stream(config, workdir: Path, data: StreamedPairs, encode, pad_id: int) -> PackedStream:
+  """data.packing=True on the grain path: the rows planned once (one streamed pass, files
+  in the run directory; each process of a multi-host run plans its own copy), then
+  streamed (data/streaming.py: PackedStream). Rows as `training_batches`'."""
+  check_packable(config)
+  src_length, tgt_length = packed_lengths(config)
+  rows = packed_rows(config, src_length, tgt_length)
+  suffix = "" if train.is_main_process() else f".p{jax.process_index()}"
+  t0 = time.time()
+  plan = plan_packing(
+    data.train,
+    encode,
+    workdir / f"{PACKING}{suffix}",
+    seed=config.seed,
+    rows=rows,
+    src_length=src_length,
+    tgt_length=tgt_length,
+    workers=config.data.workers,
+    key={"files": data.stream.files["train"]},
+  )
+  log.info(
+    "packing: %d training pairs in %d rows of (%d, %d) tokens, %d batches of %d rows (%.1f s)",
+    len(data.train) - plan.dropped,
+    len(plan),
+    src_length,
+    tgt_length,
+    -(-len(plan) // rows),
+    rows,
+    time.time() - t0,
+  )
+  if plan.dropped:
+    log.warning("dropped %d training pairs longer than the packed length", plan.dropped)
+  return PackedStream(data.train, encode, plan, rows, pad_id, workers=config.data.workers)
 
 
 def build_task(config, workdir: Path) -> Task:
