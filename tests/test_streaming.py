@@ -225,6 +225,20 @@ def test_packed_stream_resumes_at_a_batch_and_splits_rows_between_processes(pack
     ds.batches(seed=3, epoch=1, start=5, state=state)
 
 
+def test_a_split_past_tfds_memory_buffer_is_prepared_without_tensorflow(
+  sample, tmp_path, monkeypatch
+):
+  """tfds spills a split bigger than its in-memory buffer (1 GB) to files through
+  TensorFlow, which is not installed: with the buffer shrunk to 1 kB, a WMT-sized corpus
+  in miniature, preparing must still work and leave tfds's limit as it was."""
+  from tensorflow_datasets.core import shuffle
+
+  monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1000)
+  c = wmt_config(sample, tmp_path)
+  streamed = StreamedPairs(registry.stream_parallel(c.data))
+  assert len(streamed.train) == 300 and shuffle.MAX_MEM_BUFFER_SIZE == 1000
+
+
 def test_wmt_builder_refuses_missing_files_and_unaligned_lines(sample, tmp_path):
   c = wmt_config(sample, tmp_path)
   broken = tmp_path / "broken"

@@ -146,8 +146,13 @@ def _child(phase: str, pairs: int, args) -> dict:
     f"--pipeline_examples={args.pipeline_examples}",
   ]
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-  out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-  return json.loads(out.strip().splitlines()[-1])
+  proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+  if proc.returncode:
+    raise SystemExit(
+      f"the pipeline bench's {phase} phase at {pairs:,} pairs failed (exit {proc.returncode}):\n"
+      + "\n".join(proc.stderr.strip().splitlines()[-15:])
+    )
+  return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def train_step_s(repeats: int) -> float:

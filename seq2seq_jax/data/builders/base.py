@@ -240,6 +240,24 @@ def _decode(raw: bytes, features: dict[str, str], proto: Any) -> Record:
   }
 
 
+@contextlib.contextmanager
+def _writer_in_memory() -> Iterator[None]:
+  """tfds's writer holds a split's serialized records in memory up to 1 GB, then spills
+  them to temporary bucket files through tf.io.gfile, i.e. TensorFlow, which this project
+  does not install (a WMT-sized split failed with "No module named 'tensorflow'"). The
+  spill only serves tfds's shuffling, and our builders keep file order
+  (disable_shuffling), so the limit is lifted while a dataset is prepared: preparation
+  then holds the split's records once (about 1.3 GB for 4 M generated pairs)."""
+  from tensorflow_datasets.core import shuffle
+
+  limit = shuffle.MAX_MEM_BUFFER_SIZE
+  shuffle.MAX_MEM_BUFFER_SIZE = 1 << 62
+  try:
+    yield
+  finally:
+    shuffle.MAX_MEM_BUFFER_SIZE = limit
+
+
 def prepare(
   cls: type[SourceBuilder], source_dir: str | None, cache_dir: str, *, download: bool = False
 ) -> tuple[SourceBuilder, Path]:
@@ -249,7 +267,7 @@ def prepare(
   src = _resolve_source(cls, source_dir, cache, download)
   fingerprint = source_fingerprint(cls.source_files(src), src)
   data_dir = cache / cls.DATASET / fingerprint[:16]
-  with _quiet_tfds():
+  with _quiet_tfds(), _writer_in_memory():
     builder = cls(data_dir=os.fspath(data_dir), source_dir=src, file_format="array_record")
     try:
       builder.download_and_prepare(
