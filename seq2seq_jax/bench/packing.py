@@ -59,6 +59,7 @@ def _side(name: str, data_dir: str, tokens: int, workdir: Path) -> dict:
   c = recipe(data_dir)
   c.data.update(data)
   c.train.update(train_kw)
+  workdir.mkdir(parents=True, exist_ok=True)
   task = translation.build_task(c, workdir)
   real = padded = 0
   timed, timed_real = [], 0
