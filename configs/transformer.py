@@ -13,7 +13,8 @@ hid 256, 3+3 layers, 8 heads, ff 512, dropout 0.1, Adam 5e-4, clip 1, batch 64,
 
 Packed training batches (README "Packing and token-counted batches"): several pairs per
 row of one fixed shape, segment-masked attention, 97 % real target tokens instead of the
-buckets' 83 %; here 4096 tokens a batch (32 rows of 128 source / 124 target tokens):
+buckets' 82 % (yet fewer real tokens a second on a CPU: bench --models=packing); here
+4096 tokens a batch (32 rows of 128 source / 124 target tokens):
   python -m seq2seq_jax.main --config=configs/transformer.py:multi30k \
       --config.data.packing=True --config.data.packed_length="(128, 124)" \
       --config.train.max_tokens=4096
