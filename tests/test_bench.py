@@ -44,3 +44,21 @@ def test_quick_bench_report(tmp_path):
   assert beam["torch_sent_per_s"] > 0 and beam["speedup"] > 0
   assert "beam 4 speed-up" in (tmp_path / "bench.md").read_text()
   assert report["results"][1]["decode"] is None  # the classifier decodes nothing
+
+
+def test_gpu_bench_runs_at_quick_sizes_and_counts_flops(tmp_path):
+  """bench.gpu (for GPU machines; no PyTorch) at --quick sizes on whatever device is here:
+  every model x dtype row, FLOPs counted, shares of the measured matmul."""
+  from seq2seq_jax.bench import gpu
+
+  report = gpu.main(["--quick", f"--out={tmp_path}"])
+  rows = {(r["model"], r["dtype"]): r for r in report["rows"]}
+  assert set(rows) == {(m, d) for m in gpu.MODELS for d in gpu.DTYPES}
+  for r in rows.values():
+    assert r["ms_per_step"] > 0 and r["flops"] > 0 and 0 < r["of_matmul"]
+  # the bi-GRU's FLOPs are counted from its parameters, the same for both dtypes
+  assert rows["bigru", "float32"]["flops"] == rows["bigru", "bfloat16"]["flops"]
+  md = (tmp_path / "bench_gpu.md").read_text()
+  assert "| transformer_base | bfloat16 |" in md
+  assert gpu.peak("NVIDIA H100 80GB HBM3", "bfloat16") == 989.4e12
+  assert gpu.peak("Tesla V100-SXM2-16GB", "bfloat16") is None and gpu.peak("cpu", "float32") is None

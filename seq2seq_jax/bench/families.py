@@ -28,6 +28,8 @@ DEFAULT_LENGTHS = {
   "bigru": (24, 24),
   "char_rnn": (7, 0),
 }  # char_rnn: name length (letters), no target
+# the bi-GRU family (the PaddlePaddle chapter's): bidirectional encoder, additive attention
+BIGRU = dict(bidirectional=True, attention="additive", max_length=0, bridge="tanh", dropout=0.0)
 BOS, EOS = 2, -1  # eos -1: every decode runs the full max_len (random weights)
 BEAM = 4
 
@@ -112,9 +114,7 @@ def _rnn_translator(name: str, quick: bool) -> dict:
     )
   else:
     vocab = (50, 60) if quick else (8003, 8003)
-    switches = dict(
-      bidirectional=True, attention="additive", max_length=0, bridge="tanh", dropout=0.0
-    )
+    switches = BIGRU
   cfg = RNNSeq2SeqConfig(vocab[0], vocab[1], embed=h, hidden=h, **switches)
   model = RNNSeq2Seq(cfg)
 
