@@ -51,9 +51,10 @@ def test_gpu_bench_runs_at_quick_sizes_and_counts_flops(tmp_path):
   every model x dtype row, FLOPs counted, shares of the measured matmul."""
   from seq2seq_jax.bench import gpu
 
-  report = gpu.main(["--quick", f"--out={tmp_path}"])
+  models = ("transformer_base", "bigru")  # the Multi30k transformer runs the same code
+  report = gpu.main(["--quick", f"--models={','.join(models)}", f"--out={tmp_path}"])
   rows = {(r["model"], r["dtype"]): r for r in report["rows"]}
-  assert set(rows) == {(m, d) for m in gpu.MODELS for d in gpu.DTYPES}
+  assert set(rows) == {(m, d) for m in models for d in gpu.DTYPES}
   for r in rows.values():
     assert r["ms_per_step"] > 0 and r["flops"] > 0 and 0 < r["of_matmul"]
   # the bi-GRU's FLOPs are counted from its parameters, the same for both dtypes
