@@ -18,7 +18,7 @@ from seq2seq_jax.bench.families import DEFAULT_BATCHES, DEFAULT_LENGTHS, MODELS
 from seq2seq_jax.bench.measure import bench_family
 from seq2seq_jax.bench.memory import rss_mb
 from seq2seq_jax.bench.pipeline import PIPELINE, bench_pipeline, default_bench_data, probe
-from seq2seq_jax.bench.report import cpu_flags, cpu_name, markdown
+from seq2seq_jax.bench.report import cpu_flags, cpu_name, markdown, write_report
 from seq2seq_jax.bench.timing import matmul_flops
 
 PACKING = "packing"  # --models name of packed vs bucketed Multi30k batches (bench/packing.py)
@@ -166,9 +166,5 @@ def main(argv=None) -> dict:
   )
   md = markdown(report)
   print(md)
-  if args.out:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "bench.md").write_text(md)
+  write_report(args.out, "bench", report, md)
   return report

@@ -22,11 +22,9 @@ No PyTorch is needed (a GPU install has requirements-cuda.txt only).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -225,6 +223,8 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None) -> dict:
+  from seq2seq_jax.bench.report import write_report
+
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--models", default=",".join(MODELS))
   p.add_argument("--out", default="", help="directory for bench_gpu.json and bench_gpu.md")
@@ -233,11 +233,7 @@ def main(argv=None) -> dict:
   report = run(args)
   md = markdown(report)
   print(md)
-  if args.out:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_gpu.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "bench_gpu.md").write_text(md)
+  write_report(args.out, "bench_gpu", report, md)
   return report
 
 

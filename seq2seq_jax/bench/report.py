@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 
@@ -132,3 +133,13 @@ def cpu_name() -> str:
   except OSError:
     pass
   return platform.processor() or platform.machine()
+
+
+def write_report(out: str, name: str, report: dict, md: str) -> None:
+  """`out`/<name>.json and <name>.md (nothing when `out` is empty)."""
+  if not out:
+    return
+  folder = Path(out)
+  folder.mkdir(parents=True, exist_ok=True)
+  (folder / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+  (folder / f"{name}.md").write_text(md)

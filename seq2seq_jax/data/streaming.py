@@ -239,13 +239,19 @@ class StreamedDataset:
     if state is None:
       for _ in range(start):
         next(it)
-    elif (state["epoch"], state["batches"]) != (epoch, start):
-      raise DataError(
-        f"the saved data state is at epoch {state['epoch']} batch {state['batches']}, not "
-        f"epoch {epoch} batch {start} as the checkpoint's step: the checkpoint is damaged; "
-        "train again in a new --workdir."
-      )
+    else:
+      check_state(state, epoch, start)
     return it
+
+
+def check_state(state: Mapping[str, Any], epoch: int, start: int) -> None:
+  """A saved data state must be where the checkpoint's step says the epoch is."""
+  if (state.get("epoch"), state.get("batches")) != (epoch, start):
+    raise DataError(
+      f"the saved data state is at epoch {state.get('epoch')} batch {state.get('batches')}, "
+      f"not epoch {epoch} batch {start} as the checkpoint's step: the checkpoint is "
+      "damaged; train again in a new --workdir."
+    )
 
 
 class BatchIterator:
@@ -526,12 +532,7 @@ class PackedStream:
     """The epoch's batches from the `start`-th (or a saved state's), rows [lo, hi) of
     each (None: all); rows shuffled by (seed, epoch) when seed is given."""
     if state is not None:
-      if (state.get("epoch"), state.get("batches")) != (epoch, start):
-        raise DataError(
-          f"the saved data state is at epoch {state.get('epoch')} batch "
-          f"{state.get('batches')}, not epoch {epoch} batch {start} as the checkpoint's "
-          "step: the checkpoint is damaged; train again in a new --workdir."
-        )
+      check_state(state, epoch, start)
     lo, hi = (0, self.batch_size) if rows is None else rows
     order = None
     if seed is not None:
