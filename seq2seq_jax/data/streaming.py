@@ -48,6 +48,7 @@ from seq2seq_jax.data.builders.base import Stream
 from seq2seq_jax.data.packing import fill, plan
 from seq2seq_jax.data.pipeline import Batch, collate
 from seq2seq_jax.errors import DataError
+from seq2seq_jax.rundir import write_text
 
 # (record index, record) -> (length for the bucket, example of 1-D int arrays and scalars)
 Encode = Callable[[int, Any], tuple[int, dict[str, Any]]]
@@ -416,6 +417,7 @@ def plan_packing(
     return PackingPlan(files["ids"], files["offsets"], src_length, tgt_length, saved["dropped"])
   order = grain.MapDataset.range(len(source)).shuffle(seed=epoch_seed(seed, PLAN_TAG))
   held: dict[int, int] = {}  # a planned position -> its record index (the open batch's)
+  positions = itertools.count()  # of the pairs kept, in the order planned
   dropped = 0
 
   def lengths() -> Iterator[tuple[int, int]]:
@@ -426,8 +428,6 @@ def plan_packing(
         continue
       held[next(positions)] = index
       yield n_src, n_tgt
-
-  positions = itertools.count()  # of the pairs kept, in the order planned
 
   tmp = {k: f"{f}.{os.getpid()}.tmp" for k, f in files.items()}
   try:
@@ -444,9 +444,7 @@ def plan_packing(
   finally:
     for f in tmp.values():
       Path(f).unlink(missing_ok=True)
-  meta_tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
-  meta_tmp.write_text(json.dumps({"settings": settings, "dropped": dropped}, indent=1) + "\n")
-  os.replace(meta_tmp, meta)
+  write_text(meta, json.dumps({"settings": settings, "dropped": dropped}, indent=1) + "\n")
   return PackingPlan(files["ids"], files["offsets"], src_length, tgt_length, dropped)
 
 
