@@ -5,7 +5,8 @@ against the rate at which the Multi30k transformer's train step consumes example
 Per size, each phase in a fresh process of its own (so sizes and phases do not share a
 high-water mark; `--probe=prepare|read --pipeline_size=N`):
   prepare  the tfds builder (array_record files), the vocabularies (one streamed count)
-           and the length histogram (one streamed encode): seconds each, peak RSS;
+           and the token store (one streamed encode into the run directory, with the
+           length histogram; data/token_store.py): seconds each, peak RSS;
   read     one epoch of the training batches through data.pipeline=grain (records read,
            encoded and bucketed into [64, edge] batches; nothing trains): examples/s and the
            process's peak RSS (VmHWM), plus its grain workers' largest; examples/s from
@@ -94,13 +95,13 @@ def probe(phase: str, root: Path, pairs: int, workers: int, limit: int) -> dict:
   t_vocab = time.perf_counter() - t0
   t0 = time.perf_counter()
   train = translation.streamed_dataset(c, workdir, data, *vocabs)
-  t_lengths = time.perf_counter() - t0
+  t_tokenise = time.perf_counter() - t0
   if phase == "prepare":
     return {
       "builder_s": t_builder,
       "vocab_s": t_vocab,
-      "lengths_s": t_lengths,
-      "prepare_s": t_builder + t_vocab + t_lengths,
+      "tokenise_s": t_tokenise,
+      "prepare_s": t_builder + t_vocab + t_tokenise,
       "prepare_peak_rss_mb": rss_mb(),
     }
   start_rss = rss_mb()
@@ -219,7 +220,7 @@ def markdown(p: dict) -> list[str]:
     f"32 k vocabularies, batches of {p['batch']} into edges {EDGES}, {p['workers']} grain "
     "worker processes; each phase in a fresh process):",
     "",
-    "| pairs | prepare s (builder + vocab + lengths) | examples/s | first batch s | read s "
+    "| pairs | prepare s (builder + vocab + tokenise) | examples/s | first batch s | read s "
     "| peak RSS MB | RSS vs first | worker peak RSS MB | x Multi30k step |",
     "|---|---|---|---|---|---|---|---|---|",
   ]
@@ -227,7 +228,7 @@ def markdown(p: dict) -> list[str]:
     w = r.get("worker_peak_rss_mb")
     lines.append(
       f"| {r['pairs']:,} | {r['prepare_s']:,.1f} ({r['builder_s']:,.1f} + {r['vocab_s']:,.1f} "
-      f"+ {r['lengths_s']:,.1f}) | {r['examples_per_s']:,.0f} | {r['first_batch_s']:,.1f} | "
+      f"+ {r['tokenise_s']:,.1f}) | {r['examples_per_s']:,.0f} | {r['first_batch_s']:,.1f} | "
       f"{r['read_s']:,.1f} | "
       f"{r['peak_rss_mb']:,.0f} | {r['rss_growth_pct']:+.1f} % | "
       f"{'n/a' if w is None else f'{w:,.0f}'} | {r['ratio']:,.1f}x |"

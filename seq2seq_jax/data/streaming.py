@@ -1,14 +1,15 @@
-"""Streaming input pipeline on grain: random access over the prepared array_record files,
-examples encoded on the fly in grain's workers, batched by bucket into the in-memory
-path's fixed shapes (pipeline.py). `data.pipeline=grain`.
+"""Streaming input pipeline on grain: random access over the training records (the run's
+token store, data/token_store.py, made once from the prepared array_record files), examples
+made in grain's workers, batched by bucket into the in-memory path's fixed shapes
+(pipeline.py), or packed along a plan. `data.pipeline=grain`.
 
 One epoch of `StreamedDataset.batches(seed=, epoch=)`:
 
   record indices --shuffle(seed, epoch)-->  a global permutation (grain's index_shuffle:
                                             O(1) memory, computed per index)
   --[host::hosts]-->         this process's shard: disjoint, together every record
-  --blocks from `position`-->  BLOCK records per grain element: one batched array_record
-                             read, then encoded (`encode`: tokens -> ids) in one of grain's
+  --blocks from `position`-->  BLOCK records per grain element: one batched read, then
+                             encoded (`encode`: record -> example) in one of grain's
                              `workers` prefetch processes (0: a thread of this process)
   --bucket-->                one buffer per bucket edge; a full buffer (the process's rows)
                              is a batch, the partial ones are flushed at the epoch's end
@@ -16,18 +17,19 @@ One epoch of `StreamedDataset.batches(seed=, epoch=)`:
 so every pair comes once per epoch, in [rows, edge] batches of the same edges as the
 in-memory path (rows past the last example are empty: index -1, lengths 0), pairs longer
 than the largest edge are dropped (training), and the epoch has
-`sum over buckets of ceil(pairs / batch_size)` batches (from the length histogram, one
-streamed pass, `length_counts`). Several processes: each batch is padded to the largest
+`sum over buckets of ceil(pairs / batch_size)` batches (from the length histogram the
+token store counted). Several processes: each batch is padded to the largest
 edge (every process must feed the same shape at every step) and each epoch has
 ceil(ceil(N / processes) / rows) batches on every process (the shorter shards end with
 empty batches).
 
-Memory: one batch per bucket, grain's read-ahead buffers and the array_record readers;
-nothing per example. The state after a batch (`BatchIterator.get_state()`, JSON) is the
-epoch, the batches so far, the shard position and the record indices still in the
-buckets' buffers: the training loop saves it in the checkpoint, and `batches(state=)`
-re-reads those few records and goes on from the position, so a resumed run sees the
-batches an uninterrupted one does (with any worker count).
+Memory: one batch per bucket and grain's read-ahead buffers; nothing per example (the
+token store reads its offsets from disk). The state after a batch
+(`BatchIterator.get_state()`, JSON) is the epoch, the batches so far, the shard position
+and the record indices still in the buckets' buffers: the training loop saves it in the
+checkpoint, and `batches(state=)` re-reads those few records and goes on from the
+position, so a resumed run sees the batches an uninterrupted one does (with any worker
+count).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _flags_parsed() -> None:
     flags.FLAGS.mark_as_parsed()
 
 
-BLOCK = 256  # records read (one batched array_record read) and encoded per grain element
+BLOCK = 256  # records read (one batched read) and encoded per grain element
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,22 +114,6 @@ def prefetched(ds: grain.MapDataset, workers: int, buffer: int) -> Iterator[Any]
   return iter(it)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Length:
-  encode: Encode
-
-  def __call__(self, index: int, record: Any) -> int:
-    return self.encode(index, record)[0]
-
-
-def length_counts(source, encode: Encode, *, workers: int = 0) -> dict[int, int]:
-  """{length: how many records have it}: one streamed pass over `source`."""
-  counts: dict[int, int] = {}
-  for n in read(Blocks(source, _Length(encode)), workers=workers):
-    counts[int(n)] = counts.get(int(n), 0) + 1
-  return counts
-
-
 def epoch_seed(seed: int, epoch: int) -> int:
   """The shuffle seed of an epoch, from the run's seed (different per epoch)."""
   return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
@@ -142,7 +128,7 @@ class StreamedDataset:
     encode: (record index, record) -> (length, example); picklable (workers run it).
     edges: increasing bucket edges; an example goes to the first edge >= its length.
     batch_size: rows of a global batch.
-    counts: {length: records} (`length_counts`): the epoch's batch count.
+    counts: {length: records}: the epoch's batch count.
     pad_values: pad value per sequence field (default 0).
     workers: grain prefetch processes (0: read in this process).
     buffer: blocks (of BLOCK records) read ahead.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import logging
 import sys
@@ -28,16 +29,19 @@ from tqdm.auto import tqdm
 from seq2seq_jax import decoding, metrics, rundir, train
 from seq2seq_jax.config import models as config_models
 from seq2seq_jax.data import subwords
+from seq2seq_jax.data import token_store as token_store_lib
 from seq2seq_jax.data.packing import PackedDataset
 from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges, token_batch_sizes, token_rows
 from seq2seq_jax.data.registry import load_parallel, stream_parallel
 from seq2seq_jax.data.streaming import (
+  Blocks,
   PackedStream,
   StreamedDataset,
   StreamedPairs,
-  length_counts,
   plan_packing,
+  read,
 )
+from seq2seq_jax.data.token_store import TokenStore
 from seq2seq_jax.data.types import ParallelText
 from seq2seq_jax.data.vocab import SPECIALS, Vocab
 from seq2seq_jax.errors import ConfigError, DataError, UserError
@@ -455,33 +459,74 @@ class RecordEncoder:
     return length, {**example, "index": index}
 
 
-LENGTHS = "train_lengths.json"  # the streamed training set's {length: pairs} (its epoch size)
+STORE = "train_tokens"  # the streamed training set, tokenised once (data/token_store.py)
+
+
+@dataclasses.dataclass(frozen=True)
+class _StoreRecord:
+  """(record index, serialized record) -> (bucket length, source ids, target ids
+  <sos> y <eos>): what the token store keeps of a record (grain workers run it)."""
+
+  encode: RecordEncoder
+
+  def __call__(self, index: int, raw: bytes) -> tuple[int, np.ndarray, np.ndarray]:
+    length, ex = self.encode(index, raw)
+    return length, ex["src"], np.concatenate([ex["tgt_in"], ex["tgt_out"][-1:]])
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredEncoder:
+  """(record index, (source ids, target ids) of the token store) -> (length, example):
+  the example `RecordEncoder` makes of the same record."""
+
+  def __call__(self, index: int, ids: tuple[np.ndarray, np.ndarray]) -> tuple[int, dict]:
+    src, tgt = (np.asarray(a, np.int32) for a in ids)
+    example = dict(src=src, src_len=len(src), tgt_in=tgt[:-1], tgt_out=tgt[1:])
+    example.update(tgt_len=len(tgt) - 1, index=index)
+    return max(len(src), len(tgt) - 1), example
+
+
+def store_key(files: Sequence[str], encode: RecordEncoder) -> dict[str, Any]:
+  """What a stored tokenisation depends on: the record files, the text's reading and both
+  vocabularies (their tokens, subword models, the source's affixes)."""
+  h = hashlib.sha256(json.dumps(dataclasses.asdict(encode.text), sort_keys=True).encode())
+  for vocab in (encode.pair.src_vocab, encode.pair.tgt_vocab):
+    h.update(json.dumps(vocab.to_json()).encode())
+    h.update(vocab.model or b"")
+  h.update(json.dumps([encode.pair.head, encode.pair.tail]).encode())
+  return {"files": list(files), "encoding": h.hexdigest()}
+
+
+def token_store(config, workdir: Path, data: StreamedPairs, encode: RecordEncoder) -> TokenStore:
+  """The training set's token store (built once per run directory: one streamed pass that
+  reads, parses and encodes every record in grain's workers)."""
+  suffix = "" if train.is_main_process() else f".p{jax.process_index()}"
+  path, key = workdir / f"{STORE}{suffix}", store_key(data.stream.files["train"], encode)
+  store = token_store_lib.load(path, key)
+  if store is None:
+    t0 = time.time()
+    records = read(Blocks(data.train, _StoreRecord(encode)), workers=config.data.workers)
+    dtype = token_store_lib.dtype_for(len(encode.pair.src_vocab), len(encode.pair.tgt_vocab))
+    store = token_store_lib.build(path, records, key, dtype)
+    log.info("tokenised %d training pairs into %s.* in %.1f s", len(store), path, time.time() - t0)
+  return store
 
 
 def streamed_dataset(
   config, workdir: Path, data: StreamedPairs, src_vocab: Vocab, tgt_vocab: Vocab
-) -> StreamedDataset:
-  """The training batches streamed by grain (data.pipeline=grain); the length histogram
-  (one pass) is kept in the run directory beside the record files it counts."""
+) -> StreamedDataset | PackedStream:
+  """The training batches streamed by grain (data.pipeline=grain) from the run's token
+  store: bucketed, or packed with data.packing."""
   encode = RecordEncoder(data.stream.text, PairEncoder.of(config, src_vocab, tgt_vocab))
-  files = data.stream.files["train"]
+  store = token_store(config, workdir, data, encode)
   if config.data.packing:
-    return packed_stream(config, workdir, data, encode, tgt_vocab.pad_id)
-  path = workdir / LENGTHS
-  saved = json.loads(path.read_text()) if path.exists() else {}
-  if saved.get("files") != files:
-    t0 = time.time()
-    counts = length_counts(data.train, encode, workers=config.data.workers)
-    log.info("counted %d training pairs' lengths in %.1f s", len(data.train), time.time() - t0)
-    saved = {"files": files, "counts": {str(n): c for n, c in sorted(counts.items())}}
-    if train.is_main_process():
-      rundir.write_text(path, json.dumps(saved, indent=0) + "\n")
+    return packed_stream(config, workdir, store, tgt_vocab.pad_id)
   ds = StreamedDataset(
-    data.train,
-    encode,
+    store,
+    StoredEncoder(),
     tuple(config.data.bucket_edges),
     config.train.batch_size,
-    {int(n): c for n, c in saved["counts"].items()},
+    store.counts,
     pad_values=dict(src=src_vocab.pad_id, tgt_in=tgt_vocab.pad_id, tgt_out=tgt_vocab.pad_id),
     workers=config.data.workers,
   )
@@ -495,7 +540,7 @@ def streamed_dataset(
 PACKING = "train_packing"  # the streamed training set's planned rows: .ids, .offsets, .json
 
 
-def packed_stream(config, workdir: Path, data: StreamedPairs, encode, pad_id: int) -> PackedStream:
+def packed_stream(config, workdir: Path, store: TokenStore, pad_id: int) -> PackedStream:
   """data.packing=True on the grain path: the rows planned once (one streamed pass, files
   in the run directory; each process of a multi-host run plans its own copy), then
   streamed (data/streaming.py: PackedStream). Rows as `training_batches`'."""
@@ -505,19 +550,19 @@ def packed_stream(config, workdir: Path, data: StreamedPairs, encode, pad_id: in
   suffix = "" if train.is_main_process() else f".p{jax.process_index()}"
   t0 = time.time()
   plan = plan_packing(
-    data.train,
-    encode,
+    store,
+    StoredEncoder(),
     workdir / f"{PACKING}{suffix}",
     seed=config.seed,
     rows=rows,
     src_length=src_length,
     tgt_length=tgt_length,
     workers=config.data.workers,
-    key={"files": data.stream.files["train"]},
+    key=store.key,
   )
   log.info(
     "packing: %d training pairs in %d rows of (%d, %d) tokens, %d batches of %d rows (%.1f s)",
-    len(data.train) - plan.dropped,
+    len(store) - plan.dropped,
     len(plan),
     src_length,
     tgt_length,
@@ -527,7 +572,7 @@ def packed_stream(config, workdir: Path, data: StreamedPairs, encode, pad_id: in
   )
   if plan.dropped:
     log.warning("dropped %d training pairs longer than the packed length", plan.dropped)
-  return PackedStream(data.train, encode, plan, rows, pad_id, workers=config.data.workers)
+  return PackedStream(store, StoredEncoder(), plan, rows, pad_id, workers=config.data.workers)
 
 
 def build_task(config, workdir: Path) -> Task:

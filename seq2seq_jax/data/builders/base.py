@@ -291,6 +291,11 @@ def record_files(builder: SourceBuilder) -> dict[str, list[str]]:
   }
 
 
+def record_counts(builder: SourceBuilder) -> dict[str, list[int]]:
+  """{split: the records in each of its files} of a prepared builder."""
+  return {name: list(split.shard_lengths) for name, split in builder.info.splits.items()}
+
+
 def read_records(
   cls: type[SourceBuilder], source_dir: str | None, cache_dir: str, *, download: bool = False
 ) -> dict[str, list[dict]]:
@@ -328,14 +333,18 @@ class Stream:
 
   files: dict[str, list[str]]
   text: RecordText
+  counts: dict[str, list[int]]  # records per file
 
   def source(self, split: str):
-    """The split's records, random access (grain's ArrayRecordDataSource)."""
+    """The split's records, random access (grain's ArrayRecordDataSource). The files'
+    record counts are given, so no file is opened before its first read (opening one
+    loads its index: 32 bytes a record)."""
     import grain
 
     if split not in self.files:
       raise DataError(f"the dataset has no {split} split; it has {', '.join(self.files)}.")
-    return grain.sources.ArrayRecordDataSource(self.files[split])
+    ranges = [f"{f}[0:{n}]" for f, n in zip(self.files[split], self.counts[split])]
+    return grain.sources.ArrayRecordDataSource(ranges)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,7 +375,7 @@ def stream_for(data, cls: type[SourceBuilder], src: str, tgt: str) -> Stream:
   builder, _ = prepare(
     cls, data.dir or None, data.cache_dir or default_cache_dir(), download=data.download
   )
-  return Stream(record_files(builder), RecordText(src, tgt, data.lowercase))
+  return Stream(record_files(builder), RecordText(src, tgt, data.lowercase), record_counts(builder))
 
 
 def records_for(data, cls: type[SourceBuilder]) -> dict[str, list[dict]]:
