@@ -13,7 +13,7 @@ def test_quick_bench_report(tmp_path):
   bench.main(
     [
       "--quick",
-      "--models=gru_attention,char_rnn",
+      "--models=gru_attention,char_rnn,transformer",
       "--repeats=2",
       "--target_s=0.005",
       "--ref_sentences=2",
@@ -29,7 +29,7 @@ def test_quick_bench_report(tmp_path):
   device = jax.devices()[0].device_kind  # the device kind it ran on, in both files
   assert report["machine"]["device"] == device and f"on {jax.default_backend()} ({device})" in md
   assert report["matmul"]["flop_per_s"] > 0
-  assert [r["model"] for r in report["results"]] == ["gru_attention", "char_rnn"]
+  assert [r["model"] for r in report["results"]] == ["gru_attention", "char_rnn", "transformer"]
   for r in report["results"]:
     t = r["train"]
     assert len(t["jax"]["ms_per_step_all"]) == len(t["torch"]["ms_per_step_all"]) == 2
@@ -44,6 +44,12 @@ def test_quick_bench_report(tmp_path):
   assert beam["torch_sent_per_s"] > 0 and beam["speedup"] > 0
   assert "beam 4 speed-up" in (tmp_path / "bench.md").read_text()
   assert report["results"][1]["decode"] is None  # the classifier decodes nothing
+  bf16 = report["results"][2]["train"]["bfloat16"]  # --bf16's default: the transformer's row
+  assert bf16["jax"]["ms_per_step"] > 0 and bf16["torch"]["ms_per_step"] > 0
+  assert bf16["jax"]["compilations"] == 1 and "Training in bf16" in md
+  assert "bfloat16" not in report["results"][0]["train"]  # a family without the row
+  g = report["matmul_gflops"]
+  assert all(g[side][d] > 0 for side in ("jax", "torch") for d in ("float32", "bfloat16"))
 
 
 def test_gpu_bench_runs_at_quick_sizes_and_counts_flops(tmp_path):

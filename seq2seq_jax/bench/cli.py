@@ -19,7 +19,7 @@ from seq2seq_jax.bench.measure import bench_family
 from seq2seq_jax.bench.memory import rss_mb
 from seq2seq_jax.bench.pipeline import PIPELINE, bench_pipeline, default_bench_data, probe
 from seq2seq_jax.bench.report import cpu_flags, cpu_name, markdown, write_report
-from seq2seq_jax.bench.timing import matmul_flops
+from seq2seq_jax.bench.timing import matmul_flops, matmul_table
 
 PACKING = "packing"  # --models name of packed vs bucketed Multi30k batches (bench/packing.py)
 EXTRA = (PIPELINE, PACKING)  # not model families: not in the default run
@@ -38,6 +38,12 @@ def parse_args(argv=None):
     type=int,
     default=16,
     help="sentences the PyTorch reference decodes one by one per measurement",
+  )
+  p.add_argument(
+    "--bf16",
+    default="transformer",
+    help="comma-separated families that also get a bf16 training row (ours "
+    "compute_dtype=bfloat16, PyTorch under autocast); '' for none",
   )
   p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
   p.add_argument("--out", default="", help="directory for bench.json and bench.md")
@@ -92,6 +98,7 @@ def parse_args(argv=None):
   p.add_argument("--pipeline_size", type=int, default=0, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   args.bench_data = args.bench_data or default_bench_data()
+  args.bf16 = tuple(m.strip() for m in args.bf16.split(",") if m.strip())
   return args
 
 
@@ -131,10 +138,12 @@ def run(args) -> dict:
       "torch": torch.__version__,
       "torch_threads": torch.get_num_threads(),
       "python": platform.python_version(),
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
     },
     "repeats": args.repeats,
     "quick": args.quick,
     "matmul": None if args.probe or not results else matmul_flops(args.repeats),
+    "matmul_gflops": None if args.probe or not results else matmul_table(args.repeats),
     "results": results,
   }
   if PIPELINE in models:  # after the families: it reuses the transformer's train step

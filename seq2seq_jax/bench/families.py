@@ -66,17 +66,21 @@ def _transformer(quick: bool) -> dict:
   )
   model = Transformer(cfg)
 
-  def build_torch():
+  def build_torch(bf16: bool = False):
     tm = torch_models.build_transformer(cfg, src_pad_idx=1, trg_pad_idx=1)
     opt = torch.optim.Adam(tm.parameters(), lr=5e-4)
     crit = torch.nn.CrossEntropyLoss(ignore_index=1)
+    # bf16: the forward and the loss under autocast (fp32 weights and optimizer), as
+    # PyTorch's mixed-precision recipe does; backward follows the forward's dtypes
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
     def step(batch):  # the tutorial's train loop body, batched
       tm.train()
       src, tgt = batch["t_src"], batch["t_tgt"]
       opt.zero_grad()
-      out, _ = tm(src, tgt[:, :-1])
-      loss = crit(out.reshape(-1, out.shape[-1]), tgt[:, 1:].reshape(-1))
+      with autocast():
+        out, _ = tm(src, tgt[:, :-1])
+        loss = crit(out.reshape(-1, out.shape[-1]).float(), tgt[:, 1:].reshape(-1))
       loss.backward()
       torch.nn.utils.clip_grad_norm_(tm.parameters(), 1.0)
       opt.step()
@@ -98,6 +102,7 @@ def _transformer(quick: bool) -> dict:
     loss=translation.make_loss_fn(model, 0.0),
     build_torch=build_torch,
     torch_batched=True,
+    bf16=True,  # build_torch(bf16=True): a bf16 training row (bench --bf16)
   )
 
 

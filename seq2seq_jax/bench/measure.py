@@ -33,6 +33,34 @@ def _decode_rates(batch: int, n_ref: int, jax_s: float, torch_s: float) -> dict:
   return {"jax_sent_per_s": j, "torch_sent_per_s": t, "speedup": j / t}
 
 
+def _bf16_train(fam: dict, data: dict, args, fp32_jax_s: float) -> dict:
+  """The train step in bf16 on both sides, interleaved: ours with compute_dtype=bfloat16
+  (bf16 params and activations inside the step, fp32 master weights), PyTorch's under
+  torch.autocast(cpu, bfloat16)."""
+  state = [create_state(fam["model"], data["init_args"], **fam["train_kw"])]
+  step, _ = train.make_steps(fam["loss"], 1, "bfloat16")
+
+  def jax_step():
+    state[0], sums, _ = step(state[0], data["jax"])
+    jax.block_until_ready(sums)
+
+  t0 = time.perf_counter()
+  jax_step()
+  compile_s = time.perf_counter() - t0
+  torch_step = fam["build_torch"](bf16=True)[0]
+  torch_step(data["torch"])  # warm-up
+  times = interleaved(
+    {"jax": jax_step, "torch": lambda: torch_step(data["torch"])}, args.repeats, args.target_s
+  )
+  per_step = data["per_step"]
+  return {
+    "jax": _train_side(times["jax"], per_step, compile_s, int(step._cache_size())),
+    "torch": _train_side(times["torch"], per_step, None, None),
+    "speedup": median(times["torch"]) / median(times["jax"]),
+    "jax_vs_fp32": fp32_jax_s / median(times["jax"]),
+  }
+
+
 def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dict:
   """-> dict(model, batch, src_len, tgt_len, train, decode); with args.probe, only one
   side's 3 train steps and dict(peak_rss_mb, baseline_rss_mb) (memory.peak_memory)."""
@@ -86,6 +114,8 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   if flops is not None:
     tr["jax"]["flops_per_step"] = flops
     tr["jax"]["flop_per_s"] = flops / median(times["jax"])
+  if fam.get("bf16") and name in args.bf16:
+    tr["bfloat16"] = _bf16_train(fam, data, args, median(times["jax"]))
   if args.memory:
     for side in ("jax", "torch"):
       mem = peak_memory(name, batch, src_len, tgt_len, args, side)

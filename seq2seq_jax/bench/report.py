@@ -22,7 +22,8 @@ def markdown(report: dict) -> str:
     f"Machine: {m['cpu']} ({m.get('cpu_flags') or 'no avx512/amx flags'}), {m['cores']} "
     f"cores; jax {m['jax']} on {m['backend']} ({m.get('device', '?')}), "
     f"torch {m['torch']} ({m['torch_threads']} threads). Medians of {report['repeats']} "
-    "interleaved repeats; speed-up = PyTorch time / seq2seq_jax time.",
+    "interleaved repeats; speed-up = PyTorch time / seq2seq_jax time."
+    + (f" XLA_FLAGS={m['xla_flags']}" if m.get("xla_flags") else ""),
   ]
   if report["results"]:
     lines += _families(report)
@@ -80,11 +81,36 @@ def _families(report: dict) -> list[str]:
       f"{_f(d['beam4']['jax_sent_per_s'])} | {_f(d['beam4']['torch_sent_per_s'])} | "
       f"{d['beam4']['speedup']:.2f}x |"
     )
+  bf16 = [r for r in report["results"] if r["train"].get("bfloat16")]
+  if bf16:
+    lines += [
+      "",
+      "Training in bf16 (ours: train.compute_dtype=bfloat16; PyTorch: torch.autocast(cpu, "
+      "bfloat16)), interleaved in this run:",
+      "",
+      "| model | batch | JAX ms/step | PyTorch ms/step | speed-up | JAX bf16 vs JAX fp32 | "
+      "PyTorch bf16 vs PyTorch fp32 |",
+      "|---|---|---|---|---|---|---|",
+    ]
+    for r in bf16:
+      t, b = r["train"], r["train"]["bfloat16"]
+      lines.append(
+        f"| {r['model']} | {r['batch']} | {b['jax']['ms_per_step']:,.2f} | "
+        f"{b['torch']['ms_per_step']:,.2f} | {b['speedup']:.2f}x | {b['jax_vs_fp32']:.2f}x | "
+        f"{t['torch']['ms_per_step'] / b['torch']['ms_per_step']:.2f}x |"
+      )
   mm = report["matmul"]
   lines += [
     "",
     f"fp32 matmul ({mm['n']}x{mm['n']}, jitted): {mm['flop_per_s'] / 1e9:,.1f} GFLOP/s.",
   ]
+  g = report.get("matmul_gflops")
+  if g:
+    lines.append(
+      f"{mm['n']}^2 matmul GFLOP/s: JAX fp32 {g['jax']['float32']:,.0f}, bf16 "
+      f"{g['jax']['bfloat16']:,.0f}; PyTorch fp32 {g['torch']['float32']:,.0f}, bf16 "
+      f"{g['torch']['bfloat16']:,.0f}."
+    )
   for r in report["results"]:
     j = r["train"]["jax"]
     if r["model"] == "transformer" and j.get("flops_per_step"):

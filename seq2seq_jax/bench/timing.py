@@ -1,5 +1,6 @@
 """Timing helpers of the benchmark and the profiler: medians, interleaved A/B timing of warm
-calls, this machine's fp32 matmul FLOP/s and a compiled function's XLA FLOP count."""
+calls, this machine's matmul FLOP/s (JAX and PyTorch, fp32 and bf16) and a compiled
+function's XLA FLOP count."""
 
 from __future__ import annotations
 
@@ -39,14 +40,33 @@ def interleaved(fns: dict, repeats: int, target_s: float) -> dict[str, list[floa
   return out
 
 
-def matmul_flops(repeats: int, n: int = 2048) -> dict:
-  """fp32 FLOP/s of a jitted n x n matmul on this machine (median of repeats)."""
-  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+def matmul_flops(repeats: int, n: int = 2048, dtype: str = "float32") -> dict:
+  """FLOP/s of a jitted n x n matmul of `dtype` on this machine (median of repeats)."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32).astype(dtype)
+  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32).astype(dtype)
   mm = jax.jit(jnp.matmul)
   mm(a, b).block_until_ready()
   times = [time_calls(lambda: mm(a, b).block_until_ready(), 1) for _ in range(max(repeats, 3))]
   return {"n": n, "median_s": median(times), "flop_per_s": 2.0 * n**3 / median(times)}
+
+
+def torch_matmul_flops(repeats: int, n: int = 2048, dtype: str = "float32") -> dict:
+  """The same for PyTorch's matmul (oneDNN / MKL on a CPU), for the ratio between them."""
+  import torch
+
+  g = torch.Generator().manual_seed(0)
+  a, b = (torch.randn(n, n, generator=g).to(getattr(torch, dtype)) for _ in range(2))
+  torch.matmul(a, b)
+  times = [time_calls(lambda: torch.matmul(a, b), 1) for _ in range(max(repeats, 3))]
+  return {"n": n, "median_s": median(times), "flop_per_s": 2.0 * n**3 / median(times)}
+
+
+def matmul_table(repeats: int, dtypes=("float32", "bfloat16")) -> dict:
+  """{side: {dtype: GFLOP/s of the 2048^2 matmul}} for jax and torch."""
+  return {
+    "jax": {d: matmul_flops(repeats, dtype=d)["flop_per_s"] / 1e9 for d in dtypes},
+    "torch": {d: torch_matmul_flops(repeats, dtype=d)["flop_per_s"] / 1e9 for d in dtypes},
+  }
 
 
 def cost_flops(compiled) -> float | None:
