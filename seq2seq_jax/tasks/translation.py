@@ -163,19 +163,30 @@ class PairEncoder:
     ids = lambda tokens: tuple(src_vocab.id(t) for t in tokens)
     return cls(src_vocab, tgt_vocab, ids(head), ids(tail))
 
-  def __call__(self, src_words, tgt_words) -> tuple[int, dict]:
+  def ids(self, src_words, tgt_words) -> tuple[list[int], list[int] | None]:
+    """The pair's ids: source (with its affixes), target <sos> y <eos> (None: none)."""
     src = [*self.head, *self.src_vocab.encode(src_words)[0], *self.tail]
-    example = dict(src=np.asarray(src, np.int32), src_len=len(src))
     if tgt_words is None:
-      return len(src), example
+      return src, None
     v = self.tgt_vocab
-    tgt = [v.bos_id, *v.encode(tgt_words)[0], v.eos_id]
-    example.update(
-      tgt_in=np.asarray(tgt[:-1], np.int32),
-      tgt_out=np.asarray(tgt[1:], np.int32),
-      tgt_len=len(tgt) - 1,
-    )
-    return max(len(src), len(tgt) - 1), example
+    return src, [v.bos_id, *v.encode(tgt_words)[0], v.eos_id]
+
+  @staticmethod
+  def length(src: Sequence[int], tgt: Sequence[int] | None) -> int:
+    """The bucket length of a pair of ids: max(S, T)."""
+    return len(src) if tgt is None else max(len(src), len(tgt) - 1)
+
+  @staticmethod
+  def example(src: Sequence[int], tgt: Sequence[int] | None) -> tuple[int, dict]:
+    """Ids (`ids`) -> (bucket length, example)."""
+    example = dict(src=np.asarray(src, np.int32), src_len=len(src))
+    if tgt is not None:
+      tgt = np.asarray(tgt, np.int32)
+      example.update(tgt_in=tgt[:-1], tgt_out=tgt[1:], tgt_len=len(tgt) - 1)
+    return PairEncoder.length(src, tgt), example
+
+  def __call__(self, src_words, tgt_words) -> tuple[int, dict]:
+    return self.example(*self.ids(src_words, tgt_words))
 
 
 def make_dataset(
@@ -469,9 +480,9 @@ class _StoreRecord:
 
   encode: RecordEncoder
 
-  def __call__(self, index: int, raw: bytes) -> tuple[int, np.ndarray, np.ndarray]:
-    length, ex = self.encode(index, raw)
-    return length, ex["src"], np.concatenate([ex["tgt_in"], ex["tgt_out"][-1:]])
+  def __call__(self, index: int, raw: bytes) -> tuple[int, list[int], list[int]]:
+    src, tgt = self.encode.pair.ids(*self.encode.text(raw))
+    return PairEncoder.length(src, tgt), src, tgt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -480,10 +491,8 @@ class StoredEncoder:
   the example `RecordEncoder` makes of the same record."""
 
   def __call__(self, index: int, ids: tuple[np.ndarray, np.ndarray]) -> tuple[int, dict]:
-    src, tgt = (np.asarray(a, np.int32) for a in ids)
-    example = dict(src=src, src_len=len(src), tgt_in=tgt[:-1], tgt_out=tgt[1:])
-    example.update(tgt_len=len(tgt) - 1, index=index)
-    return max(len(src), len(tgt) - 1), example
+    length, example = PairEncoder.example(*ids)
+    return length, {**example, "index": index}
 
 
 def store_key(files: Sequence[str], encode: RecordEncoder) -> dict[str, Any]:
