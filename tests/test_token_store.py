@@ -66,15 +66,13 @@ def test_the_stored_examples_are_the_record_encoders_and_a_new_vocabulary_rebuil
   c = wmt_config(sample, tmp_path)
   data = StreamedPairs(registry.stream_parallel(c.data))
   src_vocab, tgt_vocab = translation.vocabs_for(c, tmp_path, data)
-  encode = translation.RecordEncoder(
-    data.stream.text, translation.PairEncoder.of(c, src_vocab, tgt_vocab)
-  )
+  pair = translation.PairEncoder.of(c, src_vocab, tgt_vocab)
   store = translation.streamed_dataset(c, tmp_path, data, src_vocab, tgt_vocab).source
   stored = translation.StoredEncoder()
   ids = [0, 5, 17, len(data.train) - 1]
   for i, raw, kept in zip(ids, data.train.__getitems__(ids), store.__getitems__(ids)):
-    (n, want), (m, got) = encode(i, raw), stored(i, kept)
-    assert n == m and want.keys() == got.keys()
+    (n, want), (m, got) = pair(*data.stream.text(raw)), stored(i, kept)
+    assert n == m and {**want, "index": i}.keys() == got.keys() and got["index"] == i
     for k in want:
       np.testing.assert_array_equal(got[k], want[k])
   small = Vocab(tokens=src_vocab.tokens[:20])  # a different vocabulary: more <unk>

@@ -457,65 +457,53 @@ def decode_report(
   return out, greedy
 
 
-@dataclasses.dataclass(frozen=True)
-class RecordEncoder:
-  """(record index, serialized record) -> (length, example with its "index"): the
-  streamed pipeline's encoding (grain workers run it)."""
-
-  text: Callable[[bytes], tuple[list[str], list[str]]]
-  pair: PairEncoder
-
-  def __call__(self, index: int, raw: bytes) -> tuple[int, dict]:
-    length, example = self.pair(*self.text(raw))
-    return length, {**example, "index": index}
-
-
 STORE = "train_tokens"  # the streamed training set, tokenised once (data/token_store.py)
 
 
 @dataclasses.dataclass(frozen=True)
-class _StoreRecord:
+class RecordIds:
   """(record index, serialized record) -> (bucket length, source ids, target ids
   <sos> y <eos>): what the token store keeps of a record (grain workers run it)."""
 
-  encode: RecordEncoder
+  text: Callable[[bytes], tuple[list[str], list[str]]]
+  pair: PairEncoder
 
   def __call__(self, index: int, raw: bytes) -> tuple[int, list[int], list[int]]:
-    src, tgt = self.encode.pair.ids(*self.encode.text(raw))
+    src, tgt = self.pair.ids(*self.text(raw))
     return PairEncoder.length(src, tgt), src, tgt
 
 
 @dataclasses.dataclass(frozen=True)
 class StoredEncoder:
-  """(record index, (source ids, target ids) of the token store) -> (length, example):
-  the example `RecordEncoder` makes of the same record."""
+  """(record index, (source ids, target ids) of the token store) -> (length, example
+  with its "index"): the example `PairEncoder` makes of the record's text."""
 
   def __call__(self, index: int, ids: tuple[np.ndarray, np.ndarray]) -> tuple[int, dict]:
     length, example = PairEncoder.example(*ids)
     return length, {**example, "index": index}
 
 
-def store_key(files: Sequence[str], encode: RecordEncoder) -> dict[str, Any]:
+def store_key(files: Sequence[str], record: RecordIds) -> dict[str, Any]:
   """What a stored tokenisation depends on: the record files, the text's reading and both
   vocabularies (their tokens, subword models, the source's affixes)."""
-  h = hashlib.sha256(json.dumps(dataclasses.asdict(encode.text), sort_keys=True).encode())
-  for vocab in (encode.pair.src_vocab, encode.pair.tgt_vocab):
+  h = hashlib.sha256(json.dumps(dataclasses.asdict(record.text), sort_keys=True).encode())
+  for vocab in (record.pair.src_vocab, record.pair.tgt_vocab):
     h.update(json.dumps(vocab.to_json()).encode())
     h.update(vocab.model or b"")
-  h.update(json.dumps([encode.pair.head, encode.pair.tail]).encode())
+  h.update(json.dumps([record.pair.head, record.pair.tail]).encode())
   return {"files": list(files), "encoding": h.hexdigest()}
 
 
-def token_store(config, workdir: Path, data: StreamedPairs, encode: RecordEncoder) -> TokenStore:
+def token_store(config, workdir: Path, data: StreamedPairs, record: RecordIds) -> TokenStore:
   """The training set's token store (built once per run directory: one streamed pass that
   reads, parses and encodes every record in grain's workers)."""
   suffix = "" if train.is_main_process() else f".p{jax.process_index()}"
-  path, key = workdir / f"{STORE}{suffix}", store_key(data.stream.files["train"], encode)
+  path, key = workdir / f"{STORE}{suffix}", store_key(data.stream.files["train"], record)
   store = token_store_lib.load(path, key)
   if store is None:
     t0 = time.time()
-    records = read(Blocks(data.train, _StoreRecord(encode)), workers=config.data.workers)
-    dtype = token_store_lib.dtype_for(len(encode.pair.src_vocab), len(encode.pair.tgt_vocab))
+    records = read(Blocks(data.train, record), workers=config.data.workers)
+    dtype = token_store_lib.dtype_for(len(record.pair.src_vocab), len(record.pair.tgt_vocab))
     store = token_store_lib.build(path, records, key, dtype)
     log.info("tokenised %d training pairs into %s.* in %.1f s", len(store), path, time.time() - t0)
   return store
@@ -526,8 +514,8 @@ def streamed_dataset(
 ) -> StreamedDataset | PackedStream:
   """The training batches streamed by grain (data.pipeline=grain) from the run's token
   store: bucketed, or packed with data.packing."""
-  encode = RecordEncoder(data.stream.text, PairEncoder.of(config, src_vocab, tgt_vocab))
-  store = token_store(config, workdir, data, encode)
+  record = RecordIds(data.stream.text, PairEncoder.of(config, src_vocab, tgt_vocab))
+  store = token_store(config, workdir, data, record)
   if config.data.packing:
     return packed_stream(config, workdir, store, tgt_vocab.pad_id)
   ds = StreamedDataset(
