@@ -52,6 +52,11 @@ def test_a_truncated_store_is_refused_with_the_fix(tmp_path):
     f.truncate(8)
   with pytest.raises(DataError, match="truncated.*delete"):
     store.__getitems__(list(range(50)))
+  store = token_store.build(tmp_path / "t", records(50), {"k": 1}, "int32")
+  with open(tmp_path / "t.index", "r+b") as f:
+    f.truncate(16 * 40)  # the offsets of the last records are gone
+  with pytest.raises(DataError, match="truncated.*delete"):
+    store.__getitems__([45])
 
 
 def test_the_dtype_is_uint16_while_every_id_fits():

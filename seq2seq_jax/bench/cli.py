@@ -143,9 +143,10 @@ def run(args) -> dict:
     "repeats": args.repeats,
     "quick": args.quick,
     "matmul": None if args.probe or not results else matmul_flops(args.repeats),
-    "matmul_gflops": None if args.probe or not results else matmul_table(args.repeats),
     "results": results,
   }
+  mm = report["matmul"]
+  report["matmul_gflops"] = None if mm is None else matmul_table(args.repeats, jax_fp32=mm)
   if PIPELINE in models:  # after the families: it reuses the transformer's train step
     step = args.step_ms or next(
       (r["train"]["jax"]["ms_per_step"] for r in results if r["model"] == "transformer"), None

@@ -81,11 +81,12 @@ class TokenStore:
     for i in indices:
       if not 0 <= i < self.records:
         raise IndexError(f"record {i} of a store of {self.records}")
-      src, tgt, end = np.frombuffer(os.pread(index, 24, 16 * int(i)), np.int64)
-      data = os.pread(tokens, int(end - src) * size, int(src) * size)
-      if len(data) != (end - src) * size:
+      offsets = os.pread(index, 24, 16 * int(i))
+      src, tgt, end = np.frombuffer(offsets, np.int64) if len(offsets) == 24 else (0, 0, -1)
+      data = os.pread(tokens, max(int(end - src), 0) * size, int(src) * size)
+      if len(data) != (end - src) * size:  # a short read of either file
         raise DataError(
-          f"the tokenised training set {self.path}.tokens is truncated: delete "
+          f"the tokenised training set {self.path}.* is truncated: delete "
           f"{self.path}.json and start again, and it is rebuilt."
         )
       ids = np.frombuffer(data, self.dtype)
