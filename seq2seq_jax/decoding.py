@@ -85,7 +85,8 @@ def greedy_search(
 
 def _take(a, idx):
   """a [B,N,...], idx [B,M] -> a[b, idx[b, m], ...] of shape [B,M,...]."""
-  return jnp.take_along_axis(a, idx.reshape(idx.shape + (1,) * (a.ndim - 2)), axis=1)
+  idx = idx.reshape(idx.shape + (1,) * (a.ndim - 2))
+  return jnp.take_along_axis(a, idx, axis=1, mode="promise_in_bounds")  # no bounds select
 
 
 def _gather_beams(cache: dict, beam_idx, batch: int, beams: int, static_keys=()):
@@ -95,14 +96,70 @@ def _gather_beams(cache: dict, beam_idx, batch: int, beams: int, static_keys=())
   are equal across one sentence's beams, so they are kept as they are, not copied.
   """
 
-  def gather(x):
-    x = _take(x.reshape((batch, beams) + x.shape[1:]), beam_idx)
-    return x.reshape((batch * beam_idx.shape[1],) + x.shape[2:])
+  rows = (jnp.arange(batch)[:, None] * beams + beam_idx).reshape(-1)  # [B*K'] rows of [B*K]
+  gather = lambda x: jnp.take(x, rows, axis=0, mode="clip")  # clip: no bounds select
 
   return {
     key: value if key in static_keys else jax.tree.map(gather, value)
     for key, value in cache.items()
   }
+
+
+def candidate_block(vocab: int, target: int = 128) -> int:
+  """Block size of beam search's pre-filter: the divisor of vocab in [target/2, 2 target]
+  nearest target (blocks are then a free reshape of the logits), else target (the last
+  block is short and the whole blocks are sliced out of the logits: a copy)."""
+  fits = [d for d in range(target // 2, 2 * target + 1) if vocab % d == 0]
+  return min(fits, key=lambda d: abs(d - target)) if fits else target
+
+
+def top_candidates(alive_logp, logits, n: int, block: int | None = None):
+  """The n best one-token extensions of each sentence's beams, exactly as a top_k over all
+  K x V of them would pick them (ties to the lower beam, then the lower token).
+
+  alive_logp [B,K], logits [B,K,V] -> (logp [B,n], beam [B,n], token [B,n]), best first;
+  logp = alive_logp + log_softmax(logits).
+
+  A block-max pre-filter, because XLA's CPU top_k over all K x V candidates cost as much as
+  the transformer's output projection: split each beam's vocabulary into blocks of `block`
+  tokens (default candidate_block(V)), keep the n blocks with the best maxima (the n best
+  candidates lie in them), and run top_k over those n x block candidates only. The kept
+  blocks are gathered in index order, so ties resolve as in the full top_k. A row's
+  log-softmax is its logits minus a per-row constant, so blocks are ranked on the logits and
+  only kept entries get it.
+  """
+  b, k, vocab = logits.shape
+  block = block or candidate_block(vocab)
+  full, nb = vocab // block, -(-vocab // block)  # whole blocks, all blocks (last one short)
+  x = logits.astype(jnp.float32)
+  block_max = [x[..., : full * block].reshape(b, k, full, block).max(axis=-1)]
+  if nb > full:
+    block_max.append(x[..., full * block :].max(axis=-1, keepdims=True))
+  block_max = jnp.concatenate(block_max, axis=-1)  # [B,K,nb]
+  row_max = jax.lax.stop_gradient(block_max.max(axis=-1))  # [B,K]
+  lse = jnp.log(jnp.sum(jnp.exp(x - row_max[..., None]), axis=-1))  # [B,K]
+  # block j of [B,K*nb]: beam j // nb, tokens (j % nb) * block + [0, block)
+  block_max = block_max.reshape(b, k * nb)
+  # per block [B,K*nb]: its beam's alive_logp, logit max and log-sum-exp
+  per_block = [jnp.repeat(a, nb, axis=1) for a in (alive_logp, row_max, lse)]
+
+  def cand(v, alive, m, s):  # alive_logp + log_softmax(logits), rounded as jax.nn.log_softmax
+    return alive + ((v - m) - s)
+
+  _, blocks = jax.lax.top_k(cand(block_max, *per_block), min(n, k * nb))
+  blocks = jnp.sort(blocks, axis=-1)  # index order, so ties resolve as in one top_k over all
+  tok = (blocks % nb)[..., None] * block + jnp.arange(block)  # [B,n,block]
+  flat = jnp.minimum(tok, vocab - 1) + (blocks // nb)[..., None] * vocab
+  vals = jnp.take_along_axis(x.reshape(b, k * vocab), flat.reshape(b, -1), axis=1)
+  kept = [jnp.take_along_axis(a, blocks, axis=1)[..., None] for a in per_block]
+  vals = jnp.where(tok < vocab, cand(vals.reshape(tok.shape), *kept), -jnp.inf)
+  top_logp, pick = jax.lax.top_k(vals.reshape(b, -1), n)
+  blk = jnp.take_along_axis(blocks, pick // block, axis=1)
+  return (
+    top_logp,
+    blk // nb,
+    jnp.take_along_axis(tok.reshape(b, -1), pick, axis=1).astype(jnp.int32),
+  )
 
 
 @functools.partial(
@@ -129,8 +186,9 @@ def beam_search(
   only the slots that finished hypotheses left empty.
   """
   b, k = src.shape[0], beam_size
-  rep = lambda x: jnp.repeat(x, k, axis=0)
-  cache = model.apply(params, rep(src), rep(src_len), max_len, method="start_decode")
+  # encode each sentence once, then give each of its K beams a copy of the cache
+  cache = model.apply(params, src, src_len, max_len, method="start_decode")
+  cache = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), cache)
   init = dict(
     step=jnp.int32(0),
     cache=cache,
@@ -153,11 +211,8 @@ def beam_search(
       step == 0, bos_id, jax.lax.dynamic_index_in_dim(s["alive_seq"], step - 1, 2, keepdims=False)
     )
     logits, cache, _ = model.apply(params, s["cache"], last.reshape(-1), step, method="decode_step")
-    vocab = logits.shape[-1]
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(b, k, vocab)
-    cand = (s["alive_logp"][..., None] + logp).reshape(b, k * vocab)
-    top_logp, top_idx = jax.lax.top_k(cand, 2 * k)  # 2K: at most K end here, K stay alive
-    top_beam, top_tok = top_idx // vocab, (top_idx % vocab).astype(jnp.int32)
+    # 2K candidates: at most K end here, K stay alive
+    top_logp, top_beam, top_tok = top_candidates(s["alive_logp"], logits.reshape(b, k, -1), 2 * k)
     top_seq = _take(s["alive_seq"], top_beam)
     top_seq = top_seq.at[:, :, step].set(top_tok)
     ended = top_tok == eos_id

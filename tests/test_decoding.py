@@ -161,3 +161,35 @@ def test_first_argmax_equals_jnp_argmax_with_ties():
   np.testing.assert_array_equal(
     np.asarray(decoding.first_argmax(x)), np.asarray(jnp.argmax(x, axis=-1))
   )
+
+
+def _full_top_k(alive_logp, logits, n):
+  """The definition top_candidates must reproduce: one top_k over all K x V candidates."""
+  b, k, vocab = logits.shape
+  cand = (alive_logp[..., None] + jax.nn.log_softmax(logits)).reshape(b, k * vocab)
+  logp, idx = jax.lax.top_k(cand, n)
+  return logp, idx // vocab, idx % vocab
+
+
+def test_top_candidates_equals_one_top_k_over_all_beams_with_ties_and_ragged_blocks():
+  rng = np.random.default_rng(0)
+  b, k, n = 3, 4, 8
+  cases = []
+  for vocab in (5, 37, 300):
+    cases.append(rng.normal(size=(b, k, vocab)))
+    # heavy ties: few distinct logits, and beams that are copies of each other
+    tied = rng.integers(0, 3, size=(b, k, vocab)).astype(np.float64)
+    tied[:, 1] = tied[:, 0]
+    cases.append(tied)
+  for logits in cases:
+    logits = jnp.asarray(logits, jnp.float32)
+    for alive in (
+      jnp.asarray(rng.normal(size=(b, k)), jnp.float32),
+      jnp.tile(jnp.array([0.0] + [decoding.NEG_INF] * (k - 1)), (b, 1)),  # step 0
+      jnp.zeros((b, k)),  # equal beams: ties across beams
+    ):
+      want = _full_top_k(alive, logits, n)
+      for block in (None, 1, 4, 16, 128):  # ragged last blocks included
+        got = decoding.top_candidates(alive, logits, n, block=block)
+        for g, w in zip(got, want):
+          np.testing.assert_array_equal(np.asarray(g), np.asarray(w))

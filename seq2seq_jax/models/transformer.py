@@ -85,14 +85,16 @@ class MultiHeadAttention(nn.Module):
     return self._split(self.fc_q(x))
 
   def project_kv(self, x):
-    return self._split(self.fc_k(x)), self._split(self.fc_v(x))
+    """x [B,K,hid] -> keys, values [B,h,K,d]: head-major, the layout attention's batched
+    matmuls read, so a decoding cache kept in it is not transposed again at every step."""
+    return tuple(self._split(fc(x)).transpose(0, 2, 1, 3) for fc in (self.fc_k, self.fc_v))
 
   def attend(self, q, k, v, mask, deterministic: bool):
-    """q [B,Q,h,d], k/v [B,K,h,d], mask broadcastable to [B,h,Q,K] -> ([B,Q,hid], [B,h,Q,K])."""
-    energy = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.float32(q.shape[-1]))
+    """q [B,Q,h,d], k/v [B,h,K,d], mask broadcastable to [B,h,Q,K] -> ([B,Q,hid], [B,h,Q,K])."""
+    energy = jnp.einsum("bqhd,bhkd->bhqk", q, k) / jnp.sqrt(jnp.float32(q.shape[-1]))
     energy = jnp.where(mask, energy, NEG_INF_ENERGY)
     attention = jax.nn.softmax(energy, axis=-1)
-    x = jnp.einsum("bhqk,bkhd->bqhd", self.drop(attention, deterministic=deterministic), v)
+    x = jnp.einsum("bhqk,bhkd->bqhd", self.drop(attention, deterministic=deterministic), v)
     return self.fc_o(x.reshape(x.shape[:2] + (self.hid,))), attention
 
   def __call__(self, query, key_value, mask, deterministic: bool):
@@ -178,8 +180,8 @@ class DecoderLayer(_Layer):
   ):
     """One decoder layer.
 
-    y [B,T,hid]; cross_kv = projected encoder keys/values [B,S,h,d] each.
-    With `self_cache` ({"k","v"} [B,L,h,d]) the new keys/values of y are written
+    y [B,T,hid]; cross_kv = projected encoder keys/values [B,h,S,d] each.
+    With `self_cache` ({"k","v"} [B,h,L,d]) the new keys/values of y are written
     at `step` and attention runs over the cache (autoregressive decoding).
     Returns (y, cross attention [B,h,T,S], new self cache or None).
     """
@@ -190,8 +192,8 @@ class DecoderLayer(_Layer):
       q = self.self_attention.project_q(h)
       k, v = self.self_attention.project_kv(h)
       if self_cache is not None:
-        k = jax.lax.dynamic_update_slice_in_dim(self_cache["k"], k, step, axis=1)
-        v = jax.lax.dynamic_update_slice_in_dim(self_cache["v"], v, step, axis=1)
+        k = jax.lax.dynamic_update_slice_in_dim(self_cache["k"], k, step, axis=2)
+        v = jax.lax.dynamic_update_slice_in_dim(self_cache["v"], v, step, axis=2)
         new_cache = {"k": k, "v": v}
       return self.self_attention.attend(q, k, v, self_mask, deterministic)
 
@@ -340,7 +342,7 @@ class Transformer(nn.Module):
     memory, src_mask = self.encode(src, src_len)
     c = self.cfg
     b = src.shape[0]
-    shape = (b, max_len, c.heads, c.hid // c.heads)
+    shape = (b, c.heads, max_len, c.hid // c.heads)
     return dict(
       src_mask=src_mask,
       cross_kv=self.decoder.cross_kv(memory),
@@ -349,7 +351,7 @@ class Transformer(nn.Module):
 
   def decode_step(self, cache, tokens, step):
     """tokens [B] at position `step` -> (logits [B,V], cache, head-mean cross attention [B,S])."""
-    max_len = cache["self_kv"][0]["k"].shape[1]
+    max_len = cache["self_kv"][0]["k"].shape[2]
     self_mask = (jnp.arange(max_len) <= step)[None, None, None, :]
     logits, attention, self_kv = self.decoder(
       tokens[:, None],
