@@ -18,8 +18,9 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import ml_collections
 
@@ -153,6 +154,22 @@ def load_config(workdir: Path):
 def write_config(workdir: Path, config) -> None:
   """config.json, atomically (a temporary file renamed over it)."""
   write_text(workdir / CONFIG_FILE, config.to_json_best_effort(indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_files(paths: Mapping[str, str | os.PathLike]) -> Iterator[dict[str, BinaryIO]]:
+  """Opens a temporary file beside each of `paths` ({name: path}) for binary writing and
+  yields {name: file}; when the block ends without error it renames every one over its path
+  (a reader never sees half a file), and on any exit it leaves no temporary file behind."""
+  tmp = {k: f"{os.fspath(p)}.{os.getpid()}.tmp" for k, p in paths.items()}
+  try:
+    with contextlib.ExitStack() as stack:
+      yield {k: stack.enter_context(open(t, "wb")) for k, t in tmp.items()}
+    for k, p in paths.items():
+      os.replace(tmp[k], p)
+  finally:
+    for t in tmp.values():
+      Path(t).unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -12,7 +12,14 @@ import pytest
 
 from seq2seq_jax.config.defaults import TRAIN
 from seq2seq_jax.errors import ConfigError, UserError
-from seq2seq_jax.rundir import RESUMABLE, RunLock, changes, check_compatible, resumable
+from seq2seq_jax.rundir import (
+  RESUMABLE,
+  RunLock,
+  atomic_files,
+  changes,
+  check_compatible,
+  resumable,
+)
 from tests.conftest import ROOT, tiny_flags
 from tests.test_cli import assert_user_error, cli
 
@@ -149,3 +156,20 @@ def test_init_from_a_run_of_another_shape_is_refused(trained, tmp_path):
     "--config.model.hid=16",
   )
   assert_user_error(proc, "cannot be restored")
+
+
+def test_atomic_files_write_all_or_nothing(tmp_path):
+  paths = {k: tmp_path / f"plan.{k}" for k in ("ids", "offsets")}
+  (tmp_path / "plan.ids").write_bytes(b"old")
+  with pytest.raises(RuntimeError):
+    with atomic_files(paths) as out:
+      out["ids"].write(b"half")
+      raise RuntimeError("interrupted")
+  # the old file is untouched, no new one appeared, no temporary file is left
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.ids"]
+  assert (tmp_path / "plan.ids").read_bytes() == b"old"
+  with atomic_files(paths) as out:
+    out["ids"].write(b"new")
+    out["offsets"].write(b"\x00")
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.ids", "plan.offsets"]
+  assert (tmp_path / "plan.ids").read_bytes() == b"new"

@@ -50,7 +50,7 @@ from seq2seq_jax.data.builders.base import Stream
 from seq2seq_jax.data.packing import fill, plan
 from seq2seq_jax.data.pipeline import Batch, collate
 from seq2seq_jax.errors import DataError
-from seq2seq_jax.rundir import write_text
+from seq2seq_jax.rundir import atomic_files, write_text
 
 # (record index, record) -> (length for the bucket, example of 1-D int arrays and scalars)
 Encode = Callable[[int, Any], tuple[int, dict[str, Any]]]
@@ -415,21 +415,15 @@ def plan_packing(
       held[next(positions)] = index
       yield n_src, n_tgt
 
-  tmp = {k: f"{f}.{os.getpid()}.tmp" for k, f in files.items()}
-  try:
-    with open(tmp["ids"], "wb") as ids, open(tmp["offsets"], "wb") as offsets:
-      total = 0
-      offsets.write(np.int64(0).tobytes())
-      for batch in plan(lengths(), rows=rows, src_length=src_length, tgt_length=tgt_length):
-        for row in batch:
-          ids.write(np.asarray([held.pop(i) for i in row], np.int32).tobytes())
-          total += len(row)
-          offsets.write(np.int64(total).tobytes())
-    for k in files:
-      os.replace(tmp[k], files[k])
-  finally:
-    for f in tmp.values():
-      Path(f).unlink(missing_ok=True)
+  with atomic_files(files) as out:
+    ids, offsets = out["ids"], out["offsets"]
+    total = 0
+    offsets.write(np.int64(0).tobytes())
+    for batch in plan(lengths(), rows=rows, src_length=src_length, tgt_length=tgt_length):
+      for row in batch:
+        ids.write(np.asarray([held.pop(i) for i in row], np.int32).tobytes())
+        total += len(row)
+        offsets.write(np.int64(total).tobytes())
   write_text(meta, json.dumps({"settings": settings, "dropped": dropped}, indent=1) + "\n")
   return PackingPlan(files["ids"], files["offsets"], src_length, tgt_length, dropped)
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from seq2seq_jax.errors import DataError
-from seq2seq_jax.rundir import write_text
+from seq2seq_jax.rundir import atomic_files, write_text
 
 SUFFIXES = ("tokens", "index")
 
@@ -121,23 +121,17 @@ def build(
 ) -> TokenStore:
   """Writes the store of `records` ((bucket length, source ids, target ids) in record
   order, streamed) to `path`.* (module docstring) and returns it."""
-  tmp = {s: f"{path}.{s}.{os.getpid()}.tmp" for s in SUFFIXES}
   counts: dict[int, int] = {}
   n = total = 0
-  try:
-    with open(tmp["tokens"], "wb") as tokens, open(tmp["index"], "wb") as index:
-      for length, src, tgt in records:
-        index.write(np.asarray([total, total + len(src)], np.int64).tobytes())
-        tokens.write(np.asarray(src, dtype).tobytes() + np.asarray(tgt, dtype).tobytes())
-        total += len(src) + len(tgt)
-        counts[int(length)] = counts.get(int(length), 0) + 1
-        n += 1
-      index.write(np.int64(total).tobytes())
-    for s in SUFFIXES:
-      os.replace(tmp[s], f"{path}.{s}")
-  finally:
-    for f in tmp.values():
-      Path(f).unlink(missing_ok=True)
+  with atomic_files({s: f"{path}.{s}" for s in SUFFIXES}) as out:
+    tokens, index = out["tokens"], out["index"]
+    for length, src, tgt in records:
+      index.write(np.asarray([total, total + len(src)], np.int64).tobytes())
+      tokens.write(np.asarray(src, dtype).tobytes() + np.asarray(tgt, dtype).tobytes())
+      total += len(src) + len(tgt)
+      counts[int(length)] = counts.get(int(length), 0) + 1
+      n += 1
+    index.write(np.int64(total).tobytes())
   meta = dict(key=dict(key), dtype=dtype, records=n)
   meta["counts"] = {str(k): counts[k] for k in sorted(counts)}
   write_text(Path(f"{path}.json"), json.dumps(meta, indent=0) + "\n")
