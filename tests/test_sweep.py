@@ -193,12 +193,18 @@ def test_report_pairs_translation_hypotheses_and_classifier_predictions(tmp_path
         "bleu_signature": "nrefs:1|tok:none",
         "greedy_sentences_per_second": 9.0,
       }
-      files = {"hyp_test_greedy.txt": hyp, "ref_test.txt": "".join(r + "\n" for r in refs)}
+      files = {"hyp_test_greedy.txt": hyp}
+      if (cell, seed) == ("better", 1):  # the references in one run only, not the baseline's
+        files["ref_test.txt"] = "".join(r + "\n" for r in refs)
       _fake_run(tmp_path / cell / f"seed_{seed}", record, files)
   report = spec_report(sweep, tmp_path)
   assert "| better | greedy_bleu | +" in report and "| better | greedy_chrf | +" in report
+  assert "No paired test" not in report
   assert "sentences_per_second" not in report  # speed is not a quality metric
   assert "| **base** (baseline) | 2/2 |" in report
+  (tmp_path / "better" / "seed_1" / "ref_test.txt").unlink()  # a study's committed runs
+  report = spec_report(sweep, tmp_path)
+  assert "| better | greedy_bleu |" not in report and "No paired test" in report
 
   labels = rng.integers(0, 3, size=60)
   cls = tmp_path / "cls"

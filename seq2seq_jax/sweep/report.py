@@ -59,13 +59,21 @@ def _bleu_metric(signature: str | None):
   return BLEU(tokenize=tokenize, force=tokenize == "none")  # none: the runs' own tokens
 
 
+REF_FILE = "ref_test.txt"
+
+
 def _paired_translation(sweep_runs, baseline: str, signature: str | None) -> list[dict]:
   from sacrebleu.metrics import CHRF
 
   base_dirs = sweep_runs[baseline]
-  if not base_dirs or not (base_dirs[0] / "ref_test.txt").exists():
+  # Every cell scores the same test set: its references from any run that has them (a
+  # study's committed runs leave the dataset's own text out of the repository).
+  ref_files = [
+    d / REF_FILE for dirs in sweep_runs.values() for d in dirs if (d / REF_FILE).exists()
+  ]
+  if not base_dirs or not ref_files:
     return []
-  refs = _lines(base_dirs[0] / "ref_test.txt")
+  refs = _lines(ref_files[0])
   searches = sorted(
     p.name[len("hyp_test_") : -len(".txt")] for p in base_dirs[0].glob("hyp_test_*.txt")
   )
@@ -162,12 +170,20 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
     for cell, recs in records.items()
     if recs
   }
+  notes: list[str] = []
   task = "classification" if any("top1_accuracy" in r for r in all_records) else "translation"
   if task == "translation":
     signature = next(
       (r.get("bleu_signature") for r in all_records if r.get("bleu_signature")), None
     )
     paired = _paired_translation(dirs, sweep.baseline, signature)
+    if not paired and len(sweep.cells) > 1 and any(dirs.values()):
+      notes.append(
+        f"No paired test: no finished run here holds its {REF_FILE} (the test references; a "
+        "study's committed runs leave the dataset's text out). Any run this sweep finishes "
+        "writes them, and so does `python -m seq2seq_jax.main --mode=evaluate` on a run "
+        "with its checkpoint."
+      )
   else:
     signature = None
     paired = _paired_classification(dirs, sweep.baseline)
@@ -207,6 +223,8 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
         f"| {_p_text(r['p'])} | {r['seeds'][0]}, {r['seeds'][1]} |"
       )
     md.append("")
+  for note in notes:
+    md += [note, ""]
   if failed:
     md += ["Failed runs (the others went on):", "", "| cell | seed | error |", "|---|---|---|"]
     md += [f"| {c} | {s} | {e.replace('|', '/')} |" for c, s, e in failed]
