@@ -83,10 +83,15 @@ def greedy_search(
   return {k: out[k] for k in ("tokens", "lengths", "logprob", "attention")}
 
 
+# Gather mode of the search's index arithmetic, in bounds by construction: "clip" clamps the
+# indices (free) where the default "fill" adds a bounds-check select over the gathered data.
+IN_BOUNDS = "clip"
+
+
 def _take(a, idx):
   """a [B,N,...], idx [B,M] -> a[b, idx[b, m], ...] of shape [B,M,...]."""
   idx = idx.reshape(idx.shape + (1,) * (a.ndim - 2))
-  return jnp.take_along_axis(a, idx, axis=1, mode="promise_in_bounds")  # no bounds select
+  return jnp.take_along_axis(a, idx, axis=1, mode=IN_BOUNDS)
 
 
 def _gather_beams(cache: dict, beam_idx, batch: int, beams: int, static_keys=()):
@@ -97,7 +102,7 @@ def _gather_beams(cache: dict, beam_idx, batch: int, beams: int, static_keys=())
   """
 
   rows = (jnp.arange(batch)[:, None] * beams + beam_idx).reshape(-1)  # [B*K'] rows of [B*K]
-  gather = lambda x: jnp.take(x, rows, axis=0, mode="clip")  # clip: no bounds select
+  gather = lambda x: jnp.take(x, rows, axis=0, mode=IN_BOUNDS)
 
   return {
     key: value if key in static_keys else jax.tree.map(gather, value)
@@ -136,7 +141,7 @@ def top_candidates(alive_logp, logits, n: int, block: int | None = None):
   if nb > full:
     block_max.append(x[..., full * block :].max(axis=-1, keepdims=True))
   block_max = jnp.concatenate(block_max, axis=-1)  # [B,K,nb]
-  row_max = jax.lax.stop_gradient(block_max.max(axis=-1))  # [B,K]
+  row_max = block_max.max(axis=-1)  # [B,K]
   lse = jnp.log(jnp.sum(jnp.exp(x - row_max[..., None]), axis=-1))  # [B,K]
   # block j of [B,K*nb]: beam j // nb, tokens (j % nb) * block + [0, block)
   block_max = block_max.reshape(b, k * nb)

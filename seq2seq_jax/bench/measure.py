@@ -33,31 +33,37 @@ def _decode_rates(batch: int, n_ref: int, jax_s: float, torch_s: float) -> dict:
   return {"jax_sent_per_s": j, "torch_sent_per_s": t, "speedup": j / t}
 
 
-def _bf16_train(fam: dict, data: dict, args, fp32_jax_s: float) -> dict:
-  """The train step in bf16 on both sides, interleaved: ours with compute_dtype=bfloat16
-  (bf16 params and activations inside the step, fp32 master weights), PyTorch's under
-  torch.autocast(cpu, bfloat16)."""
-  state = [create_state(fam["model"], data["init_args"], **fam["train_kw"])]
-  step, _ = train.make_steps(fam["loss"], 1, "bfloat16")
+def _timed_train(fam: dict, data: dict, args, compute_dtype: str = "float32") -> dict:
+  """One train step of both sides, timed interleaved: ours with train.compute_dtype (bf16:
+  bf16 params and activations inside the step, fp32 master weights), PyTorch's in fp32 or,
+  for bfloat16, under torch.autocast(cpu, bfloat16). -> dict(jax, torch: seconds per step;
+  compile_s, compilations, flops (XLA's cost analysis), params (ours, after the steps),
+  greedy, beam (the PyTorch reference's decoders))."""
+  bf16 = compute_dtype == "bfloat16"
+  holder = [create_state(fam["model"], data["init_args"], **fam["train_kw"])]
+  step, _ = train.make_steps(fam["loss"], 1, compute_dtype)
 
   def jax_step():
-    state[0], sums, _ = step(state[0], data["jax"])
+    holder[0], sums, _ = step(holder[0], data["jax"])
     jax.block_until_ready(sums)
 
-  t0 = time.perf_counter()
+  t0 = time.perf_counter()  # first step = trace + compile (which fills jit's cache) + run
+  compiled = step.lower(holder[0], data["jax"]).compile()
   jax_step()
   compile_s = time.perf_counter() - t0
-  torch_step = fam["build_torch"](bf16=True)[0]
+  torch_step, torch_greedy, torch_beam = fam["build_torch"](**({"bf16": True} if bf16 else {}))
   torch_step(data["torch"])  # warm-up
   times = interleaved(
     {"jax": jax_step, "torch": lambda: torch_step(data["torch"])}, args.repeats, args.target_s
   )
-  per_step = data["per_step"]
   return {
-    "jax": _train_side(times["jax"], per_step, compile_s, int(step._cache_size())),
-    "torch": _train_side(times["torch"], per_step, None, None),
-    "speedup": median(times["torch"]) / median(times["jax"]),
-    "jax_vs_fp32": fp32_jax_s / median(times["jax"]),
+    **times,
+    "compile_s": compile_s,
+    "compilations": int(step._cache_size()),
+    "flops": cost_flops(compiled),
+    "params": holder[0].params,
+    "greedy": torch_greedy,
+    "beam": torch_beam,
   }
 
 
@@ -68,38 +74,25 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   model, data = fam["model"], batches(name, fam, batch, src_len, tgt_len)
   jbatch, tbatch, src_len = data["jax"], data["torch"], data["src_len"]
 
-  if args.probe == "torch":
+  if args.probe:  # one side's 3 train steps, for its peak memory in a fresh process
     base = rss_mb()
-    torch_step = fam["build_torch"]()[0]
+    if args.probe == "torch":
+      step_fn = fam["build_torch"]()[0]
+    else:
+      state = [create_state(model, data["init_args"], **fam["train_kw"])]
+      train_step, _ = train.make_steps(fam["loss"])
+
+      def step_fn(batch):
+        state[0], sums, _ = train_step(state[0], batch)
+        jax.block_until_ready(sums)
+
     for _ in range(3):
-      torch_step(tbatch)
+      step_fn(tbatch if args.probe == "torch" else jbatch)
     return {"peak_rss_mb": rss_mb(), "baseline_rss_mb": base}
 
   # -- training --
-  base = rss_mb()
-  state = create_state(model, data["init_args"], **fam["train_kw"])
-  train_step, _ = train.make_steps(fam["loss"])
-  holder = [state]
-
-  def jax_step():
-    holder[0], sums, _ = train_step(holder[0], jbatch)
-    jax.block_until_ready(sums)
-
-  if args.probe == "jax":
-    for _ in range(3):
-      jax_step()
-    return {"peak_rss_mb": rss_mb(), "baseline_rss_mb": base}
-
-  t0 = time.perf_counter()  # first step = trace + compile (which fills jit's cache) + run
-  compiled = train_step.lower(holder[0], jbatch).compile()
-  jax_step()
-  compile_s = time.perf_counter() - t0
-  flops = cost_flops(compiled)
-  torch_step, torch_greedy, torch_beam = fam["build_torch"]()
-  torch_step(tbatch)  # warm-up
-  times = interleaved(
-    {"jax": jax_step, "torch": lambda: torch_step(tbatch)}, args.repeats, args.target_s
-  )
+  run = _timed_train(fam, data, args)
+  times, flops, torch_greedy, torch_beam = run, run["flops"], run["greedy"], run["beam"]
   per_step = data["per_step"]
   loop = (
     "batched" if fam["torch_batched"] else f"{batch} one-example SGD steps (the tutorial's loop)"
@@ -107,7 +100,7 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   tr = {
     "units": data["units"],
     "per_step": per_step,
-    "jax": _train_side(times["jax"], per_step, compile_s, int(train_step._cache_size())),
+    "jax": _train_side(times["jax"], per_step, run["compile_s"], run["compilations"]),
     "torch": _train_side(times["torch"], per_step, None, None, reference_loop=loop),
     "speedup": median(times["torch"]) / median(times["jax"]),
   }
@@ -115,7 +108,13 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
     tr["jax"]["flops_per_step"] = flops
     tr["jax"]["flop_per_s"] = flops / median(times["jax"])
   if fam.get("bf16") and name in args.bf16:
-    tr["bfloat16"] = _bf16_train(fam, data, args, median(times["jax"]))
+    bf = _timed_train(fam, data, args, "bfloat16")
+    tr["bfloat16"] = {
+      "jax": _train_side(bf["jax"], per_step, bf["compile_s"], bf["compilations"]),
+      "torch": _train_side(bf["torch"], per_step, None, None),
+      "speedup": median(bf["torch"]) / median(bf["jax"]),
+      "jax_vs_fp32": median(times["jax"]) / median(bf["jax"]),
+    }
   if args.memory:
     for side in ("jax", "torch"):
       mem = peak_memory(name, batch, src_len, tgt_len, args, side)
@@ -129,7 +128,7 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
   if torch_greedy is None:
     result["decode"] = None  # a classifier: nothing to decode
     return result
-  params = holder[0].params
+  params = run["params"]
   src, src_lens = jnp.asarray(jbatch["src"]), jnp.asarray(jbatch["src_len"])
   kw = dict(max_len=tgt_len, bos_id=BOS, eos_id=EOS)
 
