@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from seq2seq_jax.bench.timing import onednn_problem
+
 pytest.importorskip("torch")
 
 from seq2seq_jax import bench  # noqa: E402
@@ -50,6 +52,13 @@ def test_quick_bench_report(tmp_path):
   assert "bfloat16" not in report["results"][0]["train"]  # a family without the row
   g = report["matmul_gflops"]
   assert all(g[side][d] > 0 for side in ("jax", "torch") for d in ("float32", "bfloat16"))
+  train_row = report["results"][2]["train"]
+  if onednn_problem() is None:  # train.matmul=onednn's two rows and its matmul figure
+    for key in ("bfloat16_onednn", "float32_onednn"):
+      assert train_row[key]["jax"]["ms_per_step"] > 0 and train_row[key]["vs_torch_fp32"] > 0
+    assert g["jax_onednn"]["bfloat16"] > 0 and "oneDNN's matmuls" in md
+  else:
+    assert "not timed" in md and train_row["onednn_unavailable"] == onednn_problem()
 
 
 def test_gpu_bench_runs_at_quick_sizes_and_counts_flops(tmp_path):

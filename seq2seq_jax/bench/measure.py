@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from seq2seq_jax import decoding, train
 from seq2seq_jax.bench.families import BEAM, BOS, EOS, batches, create_state, family
 from seq2seq_jax.bench.memory import peak_memory, rss_mb
-from seq2seq_jax.bench.timing import cost_flops, interleaved, median
+from seq2seq_jax.bench.timing import cost_flops, interleaved, median, onednn_problem
 
 
 def _train_side(times: list[float], per_step: int, compile_s, compilations, **extra) -> dict:
@@ -33,7 +33,9 @@ def _decode_rates(batch: int, n_ref: int, jax_s: float, torch_s: float) -> dict:
   return {"jax_sent_per_s": j, "torch_sent_per_s": t, "speedup": j / t}
 
 
-def _timed_train(fam: dict, data: dict, args, compute_dtype: str = "float32") -> dict:
+def _timed_train(
+  fam: dict, data: dict, args, compute_dtype: str = "float32", matmul: str = "xla"
+) -> dict:
   """One train step of both sides, timed interleaved: ours with train.compute_dtype (bf16:
   bf16 params and activations inside the step, fp32 master weights), PyTorch's in fp32 or,
   for bfloat16, under torch.autocast(cpu, bfloat16). -> dict(jax, torch: seconds per step;
@@ -41,7 +43,7 @@ def _timed_train(fam: dict, data: dict, args, compute_dtype: str = "float32") ->
   greedy, beam (the PyTorch reference's decoders))."""
   bf16 = compute_dtype == "bfloat16"
   holder = [create_state(fam["model"], data["init_args"], **fam["train_kw"])]
-  step, _ = train.make_steps(fam["loss"], 1, compute_dtype)
+  step, _ = train.make_steps(fam["loss"], 1, compute_dtype, matmul)
 
   def jax_step():
     holder[0], sums, _ = step(holder[0], data["jax"])
@@ -108,13 +110,21 @@ def bench_family(name: str, batch: int, src_len: int, tgt_len: int, args) -> dic
     tr["jax"]["flops_per_step"] = flops
     tr["jax"]["flop_per_s"] = flops / median(times["jax"])
   if fam.get("bf16") and name in args.bf16:
-    bf = _timed_train(fam, data, args, "bfloat16")
-    tr["bfloat16"] = {
-      "jax": _train_side(bf["jax"], per_step, bf["compile_s"], bf["compilations"]),
-      "torch": _train_side(bf["torch"], per_step, None, None),
-      "speedup": median(bf["torch"]) / median(bf["jax"]),
-      "jax_vs_fp32": median(times["jax"]) / median(bf["jax"]),
-    }
+    # XLA's bf16 dots, then (where oneDNN builds here) train.matmul=onednn's
+    variants = (("bfloat16", "bfloat16", "xla"), ("bfloat16_onednn", "bfloat16", "onednn"))
+    variants += (("float32_onednn", "float32", "onednn"),)  # autocast-like: bf16 matmuls only
+    for key, dtype, matmul in variants:
+      if matmul == "onednn" and (problem := onednn_problem()):
+        tr["onednn_unavailable"] = problem
+        continue
+      bf = _timed_train(fam, data, args, dtype, matmul)
+      tr[key] = {
+        "jax": _train_side(bf["jax"], per_step, bf["compile_s"], bf["compilations"]),
+        "torch": _train_side(bf["torch"], per_step, None, None),
+        "speedup": median(bf["torch"]) / median(bf["jax"]),
+        "jax_vs_fp32": median(times["jax"]) / median(bf["jax"]),
+        "vs_torch_fp32": median(times["torch"]) / median(bf["jax"]),
+      }
   if args.memory:
     for side in ("jax", "torch"):
       mem = peak_memory(name, batch, src_len, tgt_len, args, side)

@@ -40,11 +40,12 @@ def interleaved(fns: dict, repeats: int, target_s: float) -> dict[str, list[floa
   return out
 
 
-def matmul_flops(repeats: int, n: int = 2048, dtype: str = "float32") -> dict:
-  """FLOP/s of a jitted n x n matmul of `dtype` on this machine (median of repeats)."""
+def matmul_flops(repeats: int, n: int = 2048, dtype: str = "float32", kernel=jnp.matmul) -> dict:
+  """FLOP/s of a jitted n x n matmul of `dtype` on this machine (median of repeats);
+  `kernel`: another (a, b) -> a @ b, e.g. kernels.onednn.matmul."""
   a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32).astype(dtype)
   b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32).astype(dtype)
-  mm = jax.jit(jnp.matmul)
+  mm = jax.jit(kernel)
   mm(a, b).block_until_ready()
   times = [time_calls(lambda: mm(a, b).block_until_ready(), 1) for _ in range(max(repeats, 3))]
   return {"n": n, "median_s": median(times), "flop_per_s": 2.0 * n**3 / median(times)}
@@ -65,10 +66,28 @@ def matmul_table(repeats: int, jax_fp32: dict, dtypes=("float32", "bfloat16")) -
   """{side: {dtype: GFLOP/s of the 2048^2 matmul}} for jax and torch; JAX's fp32 figure is
   `jax_fp32` (a `matmul_flops` result already measured), not timed again."""
   jax_runs = {d: jax_fp32 if d == "float32" else matmul_flops(repeats, dtype=d) for d in dtypes}
-  return {
+  table = {
     "jax": {d: r["flop_per_s"] / 1e9 for d, r in jax_runs.items()},
     "torch": {d: torch_matmul_flops(repeats, dtype=d)["flop_per_s"] / 1e9 for d in dtypes},
   }
+  if onednn_problem() is None:  # jax.ffi into oneDNN (train.matmul=onednn)
+    from seq2seq_jax.kernels import onednn
+
+    run = matmul_flops(repeats, dtype="bfloat16", kernel=onednn.matmul)
+    table["jax_onednn"] = {"bfloat16": run["flop_per_s"] / 1e9}
+  return table
+
+
+def onednn_problem() -> str | None:
+  """None when train.matmul=onednn works here (its kernel built and registered), else why not."""
+  from seq2seq_jax.errors import UserError
+  from seq2seq_jax.kernels import onednn
+
+  try:
+    onednn.register()
+  except UserError as e:
+    return str(e).splitlines()[0]
+  return None
 
 
 def cost_flops(compiled) -> float | None:

@@ -44,6 +44,7 @@ TRAIN: dict[str, Any] = dict(
   tensorboard=False,  # also write the records as TensorBoard events in <workdir>/tensorboard/
   grad_accum_steps=1,  # >1: batch_size split into this many micro-batches, one update
   compute_dtype="float32",  # float32 | bfloat16 (forward/backward; params and optimiser fp32)
+  matmul="xla",  # xla | onednn: Dense matmuls in bf16 through oneDNN (kernels/onednn.py; CPU)
 )
 
 DECODE: dict[str, Any] = dict(

@@ -138,6 +138,7 @@ TRAIN: dict[str, Rule] = dict(
   tensorboard=BOOL,
   grad_accum_steps=SIZE,
   compute_dtype=choice("float32", "bfloat16"),
+  matmul=choice("xla", "onednn"),
   sampling=choice("shuffle", "balanced"),  # classification only (configs/char_rnn.py)
   steps_per_epoch=COUNT,
   class_balance=NONNEG,

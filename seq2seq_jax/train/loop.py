@@ -187,7 +187,9 @@ def _train(
     state = jax.device_put(state.replace(params=params), replicated)
     log.info("starting from the best params of %s (fresh optimiser)", init_from)
 
-  train_step, eval_step = make_steps(task.loss_fn, accum, config.train.compute_dtype)
+  train_step, eval_step = make_steps(
+    task.loss_fn, accum, config.train.compute_dtype, config.train.matmul
+  )
   schedule = make_schedule(config.train)
   steps_per_epoch = task.train_data.num_batches()
   stop_after = config.train.stop_after_steps

@@ -9,6 +9,7 @@ from flax.training import train_state
 
 from seq2seq_jax.data.pipeline import Batch
 from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.kernels import onednn
 from seq2seq_jax.tasks.base import LossFn
 
 
@@ -80,7 +81,9 @@ def _cast_floats(tree, dtype):
   )
 
 
-def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = "float32"):
+def make_steps(
+  loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = "float32", matmul: str = "xla"
+):
   """Returns jitted (train_step, eval_step); train_step donates the state.
 
   train_step(state, batch) -> (state, Sums, grad_norm): grad_norm is the global norm of the
@@ -92,17 +95,27 @@ def make_steps(loss_fn: LossFn, grad_accum_steps: int = 1, compute_dtype: str = 
   to rounding; dropout masks differ).
   compute_dtype="bfloat16": params and float inputs cast to bf16 inside the differentiated
   function (forward and backward in bf16), params, gradients and optimiser state in fp32.
+  matmul="onednn": the Dense layers' matmuls and their gradients run in bf16 in oneDNN
+  (kernels/onednn.py: the CPU's bf16 units, which XLA's CPU dots leave idle); with float32,
+  the rest of the step stays fp32, as under torch.autocast.
   """
   if grad_accum_steps < 1:
     raise ConfigError(f"train.grad_accum_steps={grad_accum_steps} must be >= 1.")
   if compute_dtype not in ("float32", "bfloat16"):
     raise ConfigError(f"unknown train.compute_dtype {compute_dtype!r}; use float32 or bfloat16.")
   dtype = jnp.dtype(compute_dtype)
+  if matmul == "onednn" and jax.device_count() > 1:
+    raise ConfigError(
+      f"train.matmul=onednn is one device's kernel ({jax.device_count()} devices here, and "
+      "its call has no sharding rule): run on one device or set --config.train.matmul=xla."
+    )
+  onednn.intercept(matmul)  # checks the name, builds and registers the kernel now, not mid-run
 
   def loss_and_sums(params, batch, rng, train, step):
     if dtype != jnp.float32:
       params, batch = _cast_floats(params, dtype), _cast_floats(batch, dtype)
-    loss, sums = loss_fn(params, batch, rng, train, step)
+    with onednn.intercept(matmul):  # one context per trace (a context manager is single-use)
+      loss, sums = loss_fn(params, batch, rng, train, step)
     return loss.astype(jnp.float32), _cast_floats(sums, jnp.float32)
 
   def train_step(state: TrainState, batch: Batch):

@@ -1,0 +1,1 @@
+"""Hand-written kernels behind config switches: onednn.py (bf16 matmuls through oneDNN)."""
