@@ -2,9 +2,9 @@
 
 XLA's CPU backend (jaxlib 0.10.2) runs a bf16 dot no faster than its fp32 one, while
 oneDNN's matmul primitive uses the CPU's AVX512-BF16 or AMX units (PyTorch's bf16 runs on
-it). On a 2-core AMD EPYC with avx512_bf16, in one process: 2048^2 XLA fp32 188, XLA bf16
-161, oneDNN bf16 415 GFLOP/s; the transformer's [1536, 256] x [256, 7704] head 134 / 109 /
-402 (`experiments/bf16/RESULTS.md`).
+it). On a 2-core AMD EPYC with avx512_bf16, in one process: 2048^2 XLA fp32 211, XLA bf16
+175, oneDNN bf16 424 GFLOP/s; the transformer's [1536, 256] x [256, 7704] head 139 / 123 /
+414; its train step 563 ms fp32, 394 ms with this switch (`experiments/bf16/RESULTS.md`).
 
 `intercept()` is a context manager under which every `nn.Dense` call is one jax.ffi call
 into oneDNN in bf16: inputs [..., K] flattened to [M, K] and the kernel [K, N] cast to
