@@ -1,10 +1,13 @@
-"""Shared fixtures: a tiny transformer config on the embedded numbers data."""
+"""Shared fixtures and helpers: a tiny transformer config on the embedded numbers data, the
+command line as a subprocess (`cli`, `assert_user_error`), a generated WMT-layout sample."""
 
 import atexit
 import importlib.util
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -77,3 +80,48 @@ def _quiet_logs():
 
 # tests/torch_helpers.py holds assertions shared by the parity tests: pytest's messages there.
 pytest.register_assert_rewrite("tests.torch_helpers")
+
+
+def cli(*args, stdin=None, cwd=ROOT):
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  return subprocess.run(
+    [sys.executable, "-m", "seq2seq_jax.main", *args],
+    input=stdin,
+    capture_output=True,
+    text=True,
+    cwd=cwd,
+    env=env,
+    timeout=600,
+  )
+
+
+def assert_user_error(proc, *fragments):
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+  assert len(error_lines) == 1, proc.stderr[-2000:]
+  for f in fragments:
+    assert f in error_lines[0], error_lines[0]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+  """300 training pairs of at most 20 words, 40 validation and test pairs."""
+  from seq2seq_jax.data.sample import write_wmt_sample
+
+  return write_wmt_sample(tmp_path_factory.mktemp("wmt"), 300, valid=40, test=40, max_len=20)
+
+
+def wmt_config(sample, tmp_path, **data):
+  c = load_config("transformer", "wmt14_base")
+  c.data.update(dir=str(sample), cache_dir=str(tmp_path / "cache"), workers=0)
+  c.data.update(bucket_edges=(12, 24), tokenizer="", packing=False)  # words, buckets
+  c.data.update(**data)
+  c.model.update(hid=32, enc_layers=1, dec_layers=1, heads=4, ff=64, max_len=32)
+  c.train.update(
+    num_epochs=1, batch_size=32, eval_batch_size=64, compute_dtype="float32", warmup_steps=5
+  )
+  c.train.max_tokens = 384 if c.data.packing else 0  # packed: 8 rows of 48
+  c.train.update(keep_checkpoints=0, checkpoint_every_steps=0, log_every_steps=2)
+  c.decode.update(max_len=24, eval_beam_sizes=(2,), num_samples=0)
+  return c

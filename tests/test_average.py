@@ -11,8 +11,7 @@ import pytest
 from sacrebleu.metrics import BLEU
 
 from seq2seq_jax.train.average import mean_params
-from tests.conftest import TINY_FLAGS, tiny_flags
-from tests.test_cli import assert_user_error, cli
+from tests.conftest import TINY_FLAGS, assert_user_error, cli, tiny_flags
 
 CONFIG = "--config=configs/transformer.py"
 # the tiny run's decode.* flags: a --config at evaluate replaces the saved decode block

@@ -16,8 +16,7 @@ from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
 from seq2seq_jax.data.types import LabelledText
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.tasks import classification
-from tests.conftest import SHARED_DATA, load_config
-from tests.test_cli import assert_user_error, cli
+from tests.conftest import SHARED_DATA, assert_user_error, cli, load_config
 
 JUNK = ["To The First  Page", "Lytkin,", "Rafaj1", "", "日本"]
 

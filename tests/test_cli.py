@@ -1,38 +1,13 @@
 """The command line end to end, and each bad input's one-line message (no traceback)."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, tiny_flags
+from tests.conftest import assert_user_error, cli, tiny_flags
 
 TINY = tiny_flags()
-
-
-def cli(*args, stdin=None, cwd=ROOT):
-  env = dict(os.environ, PYTHONPATH=str(ROOT))
-  return subprocess.run(
-    [sys.executable, "-m", "seq2seq_jax.main", *args],
-    input=stdin,
-    capture_output=True,
-    text=True,
-    cwd=cwd,
-    env=env,
-    timeout=600,
-  )
-
-
-def assert_user_error(proc, *fragments):
-  assert proc.returncode == 2, proc.stderr[-2000:]
-  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-  error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-  assert len(error_lines) == 1, proc.stderr[-2000:]
-  for f in fragments:
-    assert f in error_lines[0], error_lines[0]
 
 
 @pytest.fixture(scope="module")

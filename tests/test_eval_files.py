@@ -14,8 +14,7 @@ from seq2seq_jax.data.registry import load_parallel
 from seq2seq_jax.errors import DataError
 from seq2seq_jax.tasks import translation
 from seq2seq_jax.train.steps import create_state
-from tests.conftest import tiny_flags
-from tests.test_cli import assert_user_error, cli
+from tests.conftest import assert_user_error, cli, tiny_flags
 
 # 3 epochs at 3e-3: a model whose translations are not empty (BLEU, chrF and TER mean something)
 FLAGS = tiny_flags(train__num_epochs=3, train__learning_rate=3e-3)

@@ -20,8 +20,7 @@ from seq2seq_jax.rundir import (
   check_compatible,
   resumable,
 )
-from tests.conftest import ROOT, tiny_flags
-from tests.test_cli import assert_user_error, cli
+from tests.conftest import ROOT, assert_user_error, cli, tiny_flags
 
 CONFIG = "--config=configs/transformer.py"
 QUICK = tiny_flags(decode__eval_beam_sizes="()", decode__num_samples=0)

@@ -13,32 +13,10 @@ import pytest
 
 from seq2seq_jax import train
 from seq2seq_jax.data import registry
-from seq2seq_jax.data.sample import write_wmt_sample
 from seq2seq_jax.data.streaming import StreamedPairs
 from seq2seq_jax.errors import ConfigError, DataError
 from seq2seq_jax.tasks import translation
-from tests.conftest import load_config
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-  """300 training pairs of at most 20 words, 40 validation and test pairs."""
-  return write_wmt_sample(tmp_path_factory.mktemp("wmt"), 300, valid=40, test=40, max_len=20)
-
-
-def wmt_config(sample, tmp_path, **data):
-  c = load_config("transformer", "wmt14_base")
-  c.data.update(dir=str(sample), cache_dir=str(tmp_path / "cache"), workers=0)
-  c.data.update(bucket_edges=(12, 24), tokenizer="", packing=False)  # words, buckets
-  c.data.update(**data)
-  c.model.update(hid=32, enc_layers=1, dec_layers=1, heads=4, ff=64, max_len=32)
-  c.train.update(
-    num_epochs=1, batch_size=32, eval_batch_size=64, compute_dtype="float32", warmup_steps=5
-  )
-  c.train.max_tokens = 384 if c.data.packing else 0  # packed: 8 rows of 48
-  c.train.update(keep_checkpoints=0, checkpoint_every_steps=0, log_every_steps=2)
-  c.decode.update(max_len=24, eval_beam_sizes=(2,), num_samples=0)
-  return c
+from tests.conftest import load_config, wmt_config
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +253,7 @@ def test_grain_needs_a_dataset_with_record_files(tmp_path):
 
 
 def test_the_command_line_trains_on_the_grain_pipeline(sample, tmp_path):
-  from tests.test_cli import cli
+  from tests.conftest import cli
 
   workdir = tmp_path / "run"
   flags = {

@@ -18,8 +18,7 @@ from seq2seq_jax.errors import ConfigError, DataError
 from seq2seq_jax.rundir import check_compatible, copy_run_files
 from seq2seq_jax.sweep import report
 from seq2seq_jax.tasks import translation
-from tests.conftest import load_config, tiny_flags
-from tests.test_cli import assert_user_error, cli
+from tests.conftest import assert_user_error, cli, load_config, tiny_flags
 
 DE = "der die ein eine hund katze mann frau läuft springt über straße wiese am fluss".split()
 EN = "the a dog cat man woman runs jumps over street meadow by river".split()

@@ -13,7 +13,7 @@ from seq2seq_jax.data.streaming import StreamedPairs
 from seq2seq_jax.data.vocab import Vocab
 from seq2seq_jax.errors import DataError
 from seq2seq_jax.tasks import translation
-from tests.test_streaming import sample, wmt_config  # noqa: F401 (the sample fixture)
+from tests.conftest import wmt_config
 
 
 def records(n, seed=0):

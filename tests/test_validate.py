@@ -12,7 +12,7 @@ from test_configs import CONFIGS, config_args
 
 from seq2seq_jax.config.validate import Rule, rules, validate
 from seq2seq_jax.errors import ConfigError
-from tests.test_cli import assert_user_error, cli
+from tests.conftest import assert_user_error, cli
 
 RUNS = [(name, arg) for name in CONFIGS for arg in config_args(name)]
 
