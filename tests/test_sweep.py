@@ -68,6 +68,8 @@ def test_seed_interval():
   assert 30.0 <= iv.low < 31.0 < iv.high <= 32.0
   one = stats.seed_interval([5.0])
   assert (one.std, one.low, one.high) == (0.0, 5.0, 5.0)
+  assert one.text() == "5.00 (1 seed)"  # no "± 0.00" that reads as a measured spread
+  assert iv.text(1).startswith("31.0 ± 1.0 [")
 
 
 def _corpus(rng, n=200):

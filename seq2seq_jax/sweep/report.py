@@ -177,7 +177,9 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
       (r.get("bleu_signature") for r in all_records if r.get("bleu_signature")), None
     )
     paired = _paired_translation(dirs, sweep.baseline, signature)
-    if not paired and len(sweep.cells) > 1 and any(dirs.values()):
+    others = any(d for cell, d in dirs.items() if cell != sweep.baseline)
+    has_refs = any((d / REF_FILE).exists() for ds in dirs.values() for d in ds)
+    if dirs[sweep.baseline] and others and not has_refs:
       notes.append(
         f"No paired test: no finished run here holds its {REF_FILE} (the test references; a "
         "study's committed runs leave the dataset's text out). Any run this sweep finishes "

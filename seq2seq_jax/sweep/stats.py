@@ -35,7 +35,10 @@ class Interval:
   n: int
 
   def text(self, digits: int = 2) -> str:
+    """ "mean ± std [low, high]"; one seed has no spread to show: "mean (1 seed)"."""
     f = f"{{:.{digits}f}}"
+    if self.n == 1:
+      return f"{f.format(self.mean)} (1 seed)"
     return (
       f"{f.format(self.mean)} ± {f.format(self.std)} [{f.format(self.low)}, {f.format(self.high)}]"
     )
