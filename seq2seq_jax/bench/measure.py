@@ -37,11 +37,12 @@ def _timed_train(
   fam: dict, data: dict, args, compute_dtype: str = "float32", matmul: str = "xla"
 ) -> dict:
   """One train step of both sides, timed interleaved: ours with train.compute_dtype (bf16:
-  bf16 params and activations inside the step, fp32 master weights), PyTorch's in fp32 or,
-  for bfloat16, under torch.autocast(cpu, bfloat16). -> dict(jax, torch: seconds per step;
+  bf16 params and activations inside the step, fp32 master weights) and train.matmul;
+  PyTorch's in fp32, or under torch.autocast(cpu, bfloat16) when ours uses bf16 anywhere
+  (compute_dtype=bfloat16 or matmul=onednn). -> dict(jax, torch: seconds per step;
   compile_s, compilations, flops (XLA's cost analysis), params (ours, after the steps),
   greedy, beam (the PyTorch reference's decoders))."""
-  bf16 = compute_dtype == "bfloat16"
+  bf16 = compute_dtype == "bfloat16" or matmul == "onednn"
   holder = [create_state(fam["model"], data["init_args"], **fam["train_kw"])]
   step, _ = train.make_steps(fam["loss"], 1, compute_dtype, matmul)
 

@@ -85,8 +85,8 @@ def _families(report: dict) -> list[str]:
   if bf16:
     lines += [
       "",
-      "Training in bf16 (ours: train.compute_dtype=bfloat16; PyTorch: torch.autocast(cpu, "
-      "bfloat16)), interleaved in this run:",
+      "Training in bf16 (ours: train.compute_dtype=bfloat16 and/or train.matmul=onednn; "
+      "PyTorch: torch.autocast(cpu, bfloat16) in every row), interleaved in this run:",
       "",
       "| model | batch | JAX matmuls | JAX ms/step | PyTorch ms/step | speed-up | "
       "JAX bf16 vs JAX fp32 | JAX bf16 vs PyTorch fp32 | PyTorch bf16 vs PyTorch fp32 |",
