@@ -13,21 +13,12 @@ import numpy as np
 import pytest
 
 from seq2seq_jax import train
-from seq2seq_jax.errors import ConfigError, UserError
+from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.kernels import onednn
 from seq2seq_jax.tasks import translation
 
-
-def _onednn_problem():
-  try:
-    onednn.register()
-  except UserError as e:
-    return str(e).splitlines()[0]
-  return None
-
-
 needs_onednn = pytest.mark.skipif(
-  bool(_onednn_problem()), reason=f"oneDNN kernel unavailable here: {_onednn_problem()}"
+  bool(onednn.problem()), reason=f"oneDNN kernel unavailable here: {onednn.problem()}"
 )
 
 

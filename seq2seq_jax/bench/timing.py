@@ -79,15 +79,10 @@ def matmul_table(repeats: int, jax_fp32: dict, dtypes=("float32", "bfloat16")) -
 
 
 def onednn_problem() -> str | None:
-  """None when train.matmul=onednn works here (its kernel built and registered), else why not."""
-  from seq2seq_jax.errors import UserError
+  """kernels.onednn.problem(): None where train.matmul=onednn works, else why not."""
   from seq2seq_jax.kernels import onednn
 
-  try:
-    onednn.register()
-  except UserError as e:
-    return str(e).splitlines()[0]
-  return None
+  return onednn.problem()
 
 
 def cost_flops(compiled) -> float | None:

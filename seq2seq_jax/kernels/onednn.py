@@ -41,7 +41,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.errors import ConfigError, UserError
 
 SOURCE = Path(__file__).with_name("onednn_matmul.cc")
 TARGETS = {
@@ -74,11 +74,6 @@ def find_onednn(roots: list[Path] | None = None) -> tuple[Path, Path]:
   )
 
 
-def _cache_dir() -> Path:
-  default = Path.home() / ".cache" / "seq2seq_jax"
-  return Path(os.environ.get("SEQ2SEQ_JAX_CACHE", default)) / "kernels"
-
-
 def build() -> Path:
   """Compiles onednn_matmul.cc once per (source, jaxlib, oneDNN); -> the shared library."""
   include, lib = find_onednn()
@@ -88,7 +83,9 @@ def build() -> Path:
   key = hashlib.sha256(
     SOURCE.read_bytes() + f"{jax.__version__}|{include}|{lib}|{compiler}".encode()
   ).hexdigest()[:16]
-  out = _cache_dir() / f"onednn_matmul_{key}.so"
+  from seq2seq_jax.data.builders.base import default_cache_dir  # (imports tfds: only here)
+
+  out = Path(default_cache_dir()) / "kernels" / f"onednn_matmul_{key}.so"
   if out.exists():
     return out
   out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +126,15 @@ def register() -> Path:
   for target in TARGETS.values():
     jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, target)), "cpu")
   return path
+
+
+def problem() -> str | None:
+  """None when train.matmul=onednn works here (kernel built and registered), else why not."""
+  try:
+    register()
+  except UserError as e:
+    return str(e).splitlines()[0]
+  return None
 
 
 def _call(a, b, trans_a: bool = False, trans_b: bool = False):
