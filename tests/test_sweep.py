@@ -156,6 +156,32 @@ def test_sweep_shards_skips_done_runs_reports_failed_cells(tmp_path):
   assert other.returncode == 2 and "holds another sweep" in other.stderr
 
 
+def test_an_interrupted_run_resumes_and_its_status_sums_every_invocation(tmp_path, monkeypatch):
+  sweep = spec.Sweep((spec.Cell("base", "c.py"),), (7,), "base")
+  rundir = runner.run_dir(tmp_path, sweep.cells[0], 7)
+  clock = iter([100.0, 130.0, 500.0, 545.5])  # 30 s until SIGTERM, then 45.5 s to the end
+  monkeypatch.setattr(runner.time, "time", lambda: next(clock))
+  children = []
+
+  def child(cmd, log_path):
+    children.append(cmd)
+    if len(children) == 1:
+      return 130  # SIGTERM: the child saved a checkpoint
+    (rundir / "metrics.jsonl").write_text(json.dumps({"split": "test", "loss": 1.0}) + "\n")
+    return 0
+
+  monkeypatch.setattr(runner, "_run_child", child)
+  with pytest.raises(KeyboardInterrupt):
+    runner.run_sweep(sweep, tmp_path)
+  status = lambda: json.loads(runner.status_path(tmp_path, sweep.cells[0], 7).read_text())
+  assert status() == {"status": "interrupted", "seconds": 30.0, "invocations": 1}
+  rundir.mkdir(parents=True)
+  assert runner.run_sweep(sweep, tmp_path) == {"done": 1, "skipped": 0, "failed": 0}
+  assert children[0] == children[1]  # the same command resumes it
+  assert status() == {"status": "done", "seconds": 75.5, "invocations": 2}
+  assert runner.run_sweep(sweep, tmp_path)["skipped"] == 1 and len(children) == 2
+
+
 def test_an_evaluate_line_updates_metrics_but_never_finishes_a_run(tmp_path):
   lines = lambda *rs: (tmp_path / "metrics.jsonl").write_text(
     "".join(json.dumps(r) + "\n" for r in rs)

@@ -150,6 +150,12 @@ def collect(sweep: Sweep, workdir: Path):
   return records, dirs, failed
 
 
+def _wall(status: dict) -> str:
+  """'1234.5', or '1234.5 (3)' for a run that took 3 invocations."""
+  seconds, n = status.get("seconds", "–"), status.get("invocations", 1)
+  return f"{seconds} ({n})" if n > 1 else str(seconds)
+
+
 def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   """Writes report.md, report.csv and report.png; returns the markdown's path."""
   records, dirs, failed = collect(sweep, workdir)
@@ -240,7 +246,8 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   if missing:
     md += [f"Not finished yet: {', '.join(f'{c} seed {s}' for c, s in missing)}.", ""]
   md += [
-    "Per-seed values (wall s: the run's command, start-up to test report, on its machine):",
+    "Per-seed values (wall s: the run's commands, start-up to test report, on its machine,"
+    " summed over the invocations an interrupted run took, their count in brackets):",
     "",
     "| cell | seed | " + " | ".join(headline) + " | best epoch | wall s |",
     "|---" * (len(headline) + 4) + "|",
@@ -248,7 +255,7 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   for cell in sweep.cells:
     for seed, r in sorted(records[cell.name].items()):
       sp = status_path(workdir, cell, seed)
-      wall = json.loads(sp.read_text()).get("seconds", "–") if sp.exists() else "–"
+      wall = _wall(json.loads(sp.read_text())) if sp.exists() else "–"
       cols = [f"{r[k]:.2f}" if k in r else "–" for k in headline]
       best = r.get("best_epoch", "–")
       md.append(f"| {cell.name} | {seed} | " + " | ".join(cols) + f" | {best} | {wall} |")

@@ -67,6 +67,15 @@ def _write_status(path: Path, status: dict) -> None:
   write_text(path, json.dumps(status) + "\n")
 
 
+def _earlier(path: Path) -> tuple[float, int]:
+  """(seconds, invocations) the run's earlier, interrupted or failed, invocations took."""
+  try:
+    status = json.loads(path.read_text())
+  except (OSError, json.JSONDecodeError):
+    return 0.0, 0
+  return float(status.get("seconds", 0.0)), int(status.get("invocations", 1))
+
+
 def selected(sweep: Sweep, shard: tuple[int, int]) -> list[tuple[int, Cell, int]]:
   """(index, cell, seed) of the runs this shard (i, n) owns: every n-th, from the i-th."""
   i, n = shard
@@ -95,23 +104,24 @@ def run_sweep(sweep: Sweep, workdir: Path, *, shard=(0, 1), extra_flags=()) -> d
       *extra_flags,
     ]
     log.info("%s: %s", where, " ".join(cmd[1:]))
+    sp = status_path(workdir, cell, seed)
+    before, invocations = _earlier(sp)
     t0 = time.time()
     rc = _run_child(cmd, log_path)
-    seconds = round(time.time() - t0, 1)
+    seconds = round(before + time.time() - t0, 1)  # over every invocation of the run
+    times = {"seconds": seconds, "invocations": invocations + 1}
     if rc == 130:  # interrupted: the child saved a checkpoint
+      _write_status(sp, {"status": "interrupted", **times})
       log.info("%s: interrupted; run the same sweep command to resume", where)
       raise KeyboardInterrupt
     record = test_record(rundir)
     if rc == 0 and record is not None:
-      _write_status(status_path(workdir, cell, seed), {"status": "done", "seconds": seconds})
-      log.info("%s: done in %.0f s", where, seconds)
+      _write_status(sp, {"status": "done", **times})
+      log.info("%s: done in %.0f s (%d invocations)", where, seconds, invocations + 1)
       counts["done"] += 1
     else:
       error = _error_line(log_path) if rc else "stopped before its test report"
-      _write_status(
-        status_path(workdir, cell, seed),
-        {"status": "failed", "returncode": rc, "error": error, "seconds": seconds},
-      )
+      _write_status(sp, {"status": "failed", "returncode": rc, "error": error, **times})
       log.warning("%s: FAILED (exit %d): %s (log: %s)", where, rc, error, log_path)
       counts["failed"] += 1
   return counts

@@ -11,7 +11,9 @@ Layout of a sweep directory:
   <workdir>/sweep.json                  the sweep (cells, seeds, baseline)
   <workdir>/<cell>/seed_<s>/            one run directory per cell and seed
   <workdir>/<cell>/seed_<s>.log         that run's output
-  <workdir>/<cell>/seed_<s>.status.json {"status": "done"|"failed", "error": ..., "seconds": ...}
+  <workdir>/<cell>/seed_<s>.status.json {"status": "done"|"failed"|"interrupted", "error": ...,
+                                         "seconds": wall s over all its invocations,
+                                         "invocations": how many commands it took}
   <workdir>/report.{md,csv,png}         `--report`
 """
 
