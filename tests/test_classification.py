@@ -212,6 +212,10 @@ def test_training_reports_accuracies_and_writes_the_confusion_png(run_dir):
   test = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
   assert test["split"] == "test" and test["top1_accuracy"] >= 80.0
   assert test["top3_accuracy"] == 100.0  # three labels
+  assert (test["confusion_png"], test["predictions_tsv"]) == (
+    "confusion_test.png",
+    "predictions_test.tsv",
+  )  # relative to the run directory
   assert set(test["per_language_accuracy"]) == {"Polish", "Russian", "Spanish"}
   assert test["macro_accuracy"] == pytest.approx(
     np.mean(list(test["per_language_accuracy"].values()))

@@ -36,7 +36,7 @@ TINY = [
     train__log_every_steps=3,
   ),
 ]
-TIMINGS = ("seconds", "seconds_per_epoch", "attention_png")  # and every *_per_second
+TIMINGS = ("seconds", "seconds_per_epoch")  # and every *_per_second
 
 
 def cli(workdir, *extra, fault=None):

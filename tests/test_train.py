@@ -13,7 +13,7 @@ from seq2seq_jax.errors import CheckpointError
 from seq2seq_jax.tasks import translation
 from seq2seq_jax.train.checkpoint import Checkpoints
 
-TIMINGS = ("seconds", "seconds_per_epoch", "attention_png")  # and every *_per_second
+TIMINGS = ("seconds", "seconds_per_epoch")  # and every *_per_second
 
 
 def params_of(workdir, task, config, which="latest"):

@@ -304,7 +304,7 @@ def build_task(config, workdir: Path) -> Task:
     )
     for name, acc in out["per_language_accuracy"].items():
       log.info("  %-12s %5.1f%%", name, acc)
-    return {**out, "confusion_png": str(path), "predictions_tsv": str(tsv), "duplicates": dup}
+    return {**out, "confusion_png": path.name, "predictions_tsv": tsv.name, "duplicates": dup}
 
   weights = class_weights(split.train, num_classes, t.class_balance)
   return Task.of(

@@ -119,7 +119,8 @@ def plot_attention(
 def attention_maps(
   config, workdir: Path, model, params, src_vocab: Vocab, tgt_vocab: Vocab
 ) -> list[str]:
-  """Greedy-translates each of `decode.attention_sentences`; writes attention_<i>.png."""
+  """Greedy-translates each of `decode.attention_sentences`; writes attention_<i>.png;
+  returns their names (relative to the run directory)."""
   paths = []
   for i, sentence in enumerate(config.decode.attention_sentences):
     words = normalise(config, sentence)
@@ -142,5 +143,5 @@ def attention_maps(
     plot_attention(config, src_vocab, tgt_vocab, out["attention"][0], words, hyp, path)
     shown = " ".join(src_vocab.split(words)), " ".join(hyp + [tgt_vocab.eos])
     log.info("attention map %s: %s -> %s", path, *shown)
-    paths.append(str(path))
+    paths.append(path.name)  # relative to the run directory, which may move
   return paths

@@ -615,7 +615,7 @@ def build_task(config, workdir: Path) -> Task:
       weights = info["attention"]["weights"]
       tokens = info["attention"]["tokens"]
       plot_attention(config, src_vocab, tgt_vocab, weights, pairs[0][0], tokens, path)
-      out["attention_png"] = str(path)
+      out["attention_png"] = path.name  # relative to the run directory
     if split == "test" and config.decode.attention_sentences:
       out["attention_pngs"] = attention_maps(config, workdir, model, params, src_vocab, tgt_vocab)
     return out
