@@ -57,6 +57,7 @@ def test_quick_bench_report(tmp_path):
     for key in ("bfloat16_onednn", "float32_onednn"):
       assert train_row[key]["jax"]["ms_per_step"] > 0 and train_row[key]["vs_torch_fp32"] > 0
     assert g["jax_onednn"]["bfloat16"] > 0 and "oneDNN's matmuls" in md
+    assert f"JAX through {g['jax_onednn']['version']} (train.matmul=onednn)" in md
   else:
     assert "not timed" in md and train_row["onednn_unavailable"] == onednn_problem()
 

@@ -2,10 +2,14 @@
 and gradients; the switch routes every Dense layer of a train step through it and keeps the
 step close to fp32; a machine without oneDNN or a compiler gets one readable error.
 
-The kernel tests need oneDNN (`apt install libdnnl-dev`) and a
-C++ compiler, and are skipped, saying so, where they are missing."""
+The kernel tests need oneDNN (requirements.txt installs it from PyPI on x86-64 Linux; or
+`apt install libdnnl-dev`) and a C++ compiler, and are skipped, saying so, where they are
+missing."""
 
+import re
 import shutil
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +20,7 @@ from seq2seq_jax import train
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.kernels import onednn
 from seq2seq_jax.tasks import translation
+from tests.conftest import ROOT
 
 needs_onednn = pytest.mark.skipif(
   bool(onednn.problem()), reason=f"oneDNN kernel unavailable here: {onednn.problem()}"
@@ -82,11 +87,25 @@ def test_onednn_train_step_routes_every_dense_and_stays_close_to_fp32(
   assert min(moved(s1)) > 0  # every parameter got an update through the kernel's gradients
 
 
+@needs_onednn
+def test_a_bare_matmul_needs_no_set_up_and_the_version_is_named():
+  code = (
+    "import jax.numpy as jnp; from seq2seq_jax.kernels import onednn; "
+    "print(float(onednn.matmul(jnp.ones((3, 4), jnp.bfloat16), jnp.ones((4, 5), jnp.bfloat16))"
+    ".astype(jnp.float32).sum()), onednn.version())"
+  )  # a fresh process: nothing registered the handlers before the call
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+  assert done.returncode == 0, done.stderr[-2000:]
+  total, version = done.stdout.split(" ", 1)
+  assert float(total) == 60.0  # 3 x 5 entries of 4
+  assert re.fullmatch(r"oneDNN \d+\.\d+\.\d+\n", version)
+
+
 def test_unknown_kernel_and_missing_onednn_are_one_readable_error(tmp_path, monkeypatch):
   with pytest.raises(ConfigError, match="unknown train.matmul 'mkl'; use xla or onednn"):
     onednn.intercept("mkl")
   monkeypatch.delenv("ONEDNN_ROOT", raising=False)
-  with pytest.raises(ConfigError, match="no oneDNN found .*apt install libdnnl-dev"):
+  with pytest.raises(ConfigError, match="no oneDNN found .*onednn-devel-cpu-gomp==2023.2.0"):
     onednn.find_onednn(roots=[tmp_path])
 
 

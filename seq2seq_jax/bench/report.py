@@ -121,7 +121,8 @@ def _families(report: dict) -> list[str]:
       f"{g['jax']['bfloat16']:,.0f}; PyTorch fp32 {g['torch']['float32']:,.0f}, bf16 "
       f"{g['torch']['bfloat16']:,.0f}"
       + (
-        f"; JAX through oneDNN (train.matmul=onednn) bf16 {g['jax_onednn']['bfloat16']:,.0f}."
+        f"; JAX through {g['jax_onednn'].get('version', 'oneDNN')} (train.matmul=onednn) bf16 "
+        f"{g['jax_onednn']['bfloat16']:,.0f}."
         if g.get("jax_onednn")
         else "."
       )

@@ -74,7 +74,7 @@ def matmul_table(repeats: int, jax_fp32: dict, dtypes=("float32", "bfloat16")) -
     from seq2seq_jax.kernels import onednn
 
     run = matmul_flops(repeats, dtype="bfloat16", kernel=onednn.matmul)
-    table["jax_onednn"] = {"bfloat16": run["flop_per_s"] / 1e9}
+    table["jax_onednn"] = {"bfloat16": run["flop_per_s"] / 1e9, "version": onednn.version()}
   return table
 
 

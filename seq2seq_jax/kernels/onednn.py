@@ -18,10 +18,11 @@ loss when `train.matmul=onednn`.
 
 The handler (onednn_matmul.cc) is compiled on first use with the system's C++ compiler
 against jaxlib's FFI headers and oneDNN, found under $ONEDNN_ROOT, this Python's prefix or
-/usr (`apt install libdnnl-dev`: Debian 12's oneDNN 2.6.3 with OpenMP, the one measured), and
-cached in $SEQ2SEQ_JAX_CACHE/kernels (default ~/.cache/seq2seq_jax/kernels). The handler also
-compiles against oneDNN 3.x; PyPI's `onednn` 2026.1 wheel is a SYCL/TBB build that pulls ~2 GB
-of Intel runtimes and was not tried.
+/usr, and cached in $SEQ2SEQ_JAX_CACHE/kernels (default ~/.cache/seq2seq_jax/kernels).
+requirements.txt installs oneDNN 3.2 into the prefix (PyPI's `onednn-devel-cpu-gomp`: headers,
+and libdnnl.so with GNU OpenMP, on x86-64 Linux); Debian's `apt install libdnnl-dev` (2.6.3)
+works too and ran within noise of it on the same CPU. PyPI's newer `onednn` 2026.1 wheel is a
+SYCL build that pulls ~2 GB of Intel runtimes. `version()` says which oneDNN is in use.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ TARGETS = {
   jnp.dtype(jnp.float32): "Seq2seqOnednnMatmulF32",
 }
 _HOW = (
-  "install oneDNN and a C++ compiler (`apt install libdnnl-dev g++`), or point $ONEDNN_ROOT "
+  "install oneDNN (`pip install -r requirements.txt` has it: onednn-devel-cpu-gomp==2023.2.0; "
+  "or `apt install libdnnl-dev`) and a C++ compiler (`apt install g++`), or point $ONEDNN_ROOT "
   "at a oneDNN build with include/ and lib/; or set "
   "--config.train.matmul=xla"
 )
@@ -128,6 +130,18 @@ def register() -> Path:
   return path
 
 
+def version() -> str:
+  """The oneDNN the kernel runs on, e.g. "oneDNN 3.2.0", from its dnnl_version()."""
+
+  class Version(ctypes.Structure):  # dnnl_version_t
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int)]
+
+  library = ctypes.cdll.LoadLibrary(str(register()))  # dlsym looks in its libdnnl too
+  library.dnnl_version.restype = ctypes.POINTER(Version)
+  v = library.dnnl_version().contents
+  return f"oneDNN {v.major}.{v.minor}.{v.patch}"
+
+
 def problem() -> str | None:
   """None when train.matmul=onednn works here (kernel built and registered), else why not."""
   try:
@@ -139,6 +153,7 @@ def problem() -> str | None:
 
 def _call(a, b, trans_a: bool = False, trans_b: bool = False):
   """op(a) [M,K] @ op(b) [K,N] -> [M,N] in a's dtype (bf16 or f32), one oneDNN call."""
+  register()  # at trace time, once: a bare matmul() needs no set-up of its own
   m = a.shape[1] if trans_a else a.shape[0]
   n = b.shape[0] if trans_b else b.shape[1]
   out = jax.ShapeDtypeStruct((m, n), a.dtype)
