@@ -15,6 +15,7 @@ import pytest
 
 # Many tests compile the same tiny models (in this process and in the CLI tests'
 # subprocesses): a persistent XLA compilation cache shared by the session saves the repeats.
+# Each pytest-xdist worker (`-n auto`, pyproject.toml) runs this and gets its own caches.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _cache = tempfile.mkdtemp(prefix="seq2seq_jax_xla_cache_")
   atexit.register(shutil.rmtree, _cache, ignore_errors=True)
@@ -23,6 +24,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
   )
+# The project's own cache (prepared datasets, the oneDNN kernel) also per session, not the
+# user's ~/.cache/seq2seq_jax: the tests neither read what an earlier run left nor race a
+# second worker preparing the same dataset.
+if "SEQ2SEQ_JAX_CACHE" not in os.environ:
+  _own = tempfile.mkdtemp(prefix="seq2seq_jax_cache_")
+  atexit.register(shutil.rmtree, _own, ignore_errors=True)
+  os.environ["SEQ2SEQ_JAX_CACHE"] = _own
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
