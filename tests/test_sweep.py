@@ -12,6 +12,7 @@ from sacrebleu.metrics import BLEU
 
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.sweep import runner, spec, stats
+from seq2seq_jax.sweep.report import _wall as wall_column
 from tests.conftest import ROOT, TINY_FLAGS
 
 
@@ -180,6 +181,8 @@ def test_an_interrupted_run_resumes_and_its_status_sums_every_invocation(tmp_pat
   assert children[0] == children[1]  # the same command resumes it
   assert status() == {"status": "done", "seconds": 75.5, "invocations": 2}
   assert runner.run_sweep(sweep, tmp_path)["skipped"] == 1 and len(children) == 2
+  assert wall_column(status()) == "75.5 (2)"
+  assert wall_column({"seconds": 9.0, "invocations": 2, "lower_bound": True}) == "≥ 9.0 (2)"
 
 
 def test_an_evaluate_line_updates_metrics_but_never_finishes_a_run(tmp_path):

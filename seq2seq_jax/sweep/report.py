@@ -151,9 +151,11 @@ def collect(sweep: Sweep, workdir: Path):
 
 
 def _wall(status: dict) -> str:
-  """'1234.5', or '1234.5 (3)' for a run that took 3 invocations."""
+  """'1234.5', '1234.5 (3)' for a run that took 3 invocations, '≥ 1234.5 (2)' where the
+  status says its earlier invocations' seconds were not recorded ("lower_bound")."""
   seconds, n = status.get("seconds", "–"), status.get("invocations", 1)
-  return f"{seconds} ({n})" if n > 1 else str(seconds)
+  wall = f"≥ {seconds}" if status.get("lower_bound") else str(seconds)
+  return f"{wall} ({n})" if n > 1 else wall
 
 
 def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
@@ -247,7 +249,8 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
     md += [f"Not finished yet: {', '.join(f'{c} seed {s}' for c, s in missing)}.", ""]
   md += [
     "Per-seed values (wall s: the run's commands, start-up to test report, on its machine,"
-    " summed over the invocations an interrupted run took, their count in brackets):",
+    " summed over the invocations an interrupted run took, their count in brackets;"
+    " ≥ where only the last one's was recorded):",
     "",
     "| cell | seed | " + " | ".join(headline) + " | best epoch | wall s |",
     "|---" * (len(headline) + 4) + "|",
