@@ -117,7 +117,7 @@ def run_sweep(sweep: Sweep, workdir: Path, *, shard=(0, 1), extra_flags=()) -> d
     record = test_record(rundir)
     if rc == 0 and record is not None:
       _write_status(sp, {"status": "done", **times})
-      n = invocations + 1
+      n = times["invocations"]
       log.info("%s: done in %.0f s (%d invocation%s)", where, seconds, n, "s" * (n > 1))
       counts["done"] += 1
     else:
