@@ -25,8 +25,8 @@ chosen by validation greedy BLEU, the mean of the last 5 epochs' weights reporte
 (averaged_*), and beam 4 with length penalty 1.0; dropout stays at the tutorial's 0.1 (0.3
 learned far too slowly). The Multi30k study's recipe (configs/sweeps/multi30k.py), 3 seeds:
 test BLEU 34.70 ± 0.33 beam 4 and 33.82 ± 0.38 greedy, against the tutorial recipe's
-31.27 ± 0.63 / 31.12 ± 0.52 (paired bootstrap p ≤ 0.001); experiments/transformer_multi30k/
-RESULTS.md.
+31.27 ± 0.63 / 31.12 ± 0.52 (paired bootstrap p ≤ 0.001);
+experiments/transformer_multi30k/RESULTS.md.
 
 wmt14_base: "Attention is all you need"'s transformer base on WMT14 en->de: d_model 512,
 6+6 layers, 8 heads, ff 2048, dropout 0.1, sinusoidal positions, post-LN, Adam (0.9,
