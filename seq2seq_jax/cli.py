@@ -7,6 +7,7 @@
 
   python -m seq2seq_jax.main --config=configs/transformer.py [--config.a.b=value] [--workdir=DIR]
   python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR   (--config=F --config.decode.*=...)
+                             (decode.* and report.* may differ from the run's: not training's)
   python -m seq2seq_jax.main --mode=evaluate  --workdir=DIR --test_src=FILE --test_ref=FILE
                              [--test_name=NAME]        (any parallel test set; translation runs)
   python -m seq2seq_jax.main --mode=average   --workdir=DIR   (runs with train.keep_checkpoints)
@@ -259,8 +260,9 @@ def run(mode: str, config, workdir: Path, inputs: list[str]) -> None:
     log.info("result: %s", json.dumps(result, default=str))
     return
   saved = rundir.load_config(workdir)
-  if config is not None and "decode" in config:  # decoding settings may change after training
-    saved.decode = config.decode
+  for section in ("decode", "report"):  # decoding and report settings may change after training
+    if config is not None and section in config:
+      saved[section] = config[section]
   config = saved
   module = task_module(config)
   if mode == "evaluate":

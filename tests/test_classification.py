@@ -9,11 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import train
+from seq2seq_jax import rundir, train
 from seq2seq_jax.data import registry
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
 from seq2seq_jax.data.types import LabelledText
+from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.tasks import classification
 from tests.conftest import SHARED_DATA, assert_user_error, cli, load_config
@@ -98,6 +99,7 @@ def test_split_is_stratified_deterministic_and_saved_for_reuse(tmp_path):
     dict(cell="gru", input="embed"),
     dict(cell="gru", bidirectional=True, input="embed"),
     dict(cell="lstm", bidirectional=True),
+    dict(cell="gru", bidirectional=True, input="embed", ensemble=2),
   ],
 )
 def test_padded_batch_equals_each_name_alone(kw):
@@ -113,6 +115,29 @@ def test_padded_batch_equals_each_name_alone(kw):
     alone = apply(params, *classification.pad_names([name], (16,)))
     np.testing.assert_allclose(batch[i], alone[0], atol=1e-5, rtol=1e-5)
   np.testing.assert_allclose(jnp.exp(batch).sum(-1), 1.0, rtol=1e-5)  # log-probabilities
+
+
+def test_ensemble_is_independent_members_trained_on_their_own_nll():
+  kw = dict(num_classes=3, hidden=8, embed_dim=4, cell="gru", bidirectional=True, input="embed")
+  ens = CharClassifier(**kw, ensemble=3)
+  chars, length = classification.pad_names(["Hinton", "Li", "Kowalski"], ())
+  params = ens.init(jax.random.PRNGKey(0), chars, length)
+  member = lambda i: {"params": jax.tree.map(lambda x: x[i], params["params"]["members"])}
+  alone = np.stack([CharClassifier(**kw).apply(member(i), chars, length) for i in range(3)])
+  assert not np.allclose(alone[0], alone[1])  # each member its own initialisation
+  np.testing.assert_allclose(ens.apply(params, chars, length, members=True), alone, atol=1e-6)
+  mixture = np.log(np.exp(alone).mean(axis=0))  # the prediction: the mean probability
+  np.testing.assert_allclose(ens.apply(params, chars, length), mixture, atol=1e-5)
+  labels = np.array([0, 1, 2])
+  batch = dict(chars=chars, length=length, label=labels, index=np.arange(3))
+  loss_fn = classification.make_loss_fn(ens, 0.0, np.ones(3, np.float32))
+  rng = jax.random.PRNGKey(1)
+  loss, _ = loss_fn(params, batch, rng, True)
+  own = -alone[:, np.arange(3), labels].mean()  # each member's NLL, then their mean
+  assert float(loss) == pytest.approx(own, rel=1e-5)
+  _, sums = loss_fn(params, batch, rng, False)  # evaluation scores the prediction
+  assert float(sums.loss) == pytest.approx(-mixture[np.arange(3), labels].sum(), rel=1e-5)
+  assert float(sums.counts["correct"]) == (mixture.argmax(axis=1) == labels).sum()
 
 
 def test_tutorial_cell_is_the_tutorials_math():
@@ -239,6 +264,88 @@ def test_test_report_writes_per_example_predictions(run_dir):
     scores = [lp for _, lp in top]
     assert len(top) == 3 and top[0][0] == r[3] and scores == sorted(scores, reverse=True)
     assert int(r[4]) == (r[3] == r[2])
+
+
+def test_a_run_saved_before_the_ensemble_key_loads_and_resumes(tmp_path):
+  c = load_config("char_rnn")
+  old = c.model.to_dict()
+  del old["ensemble"]  # config.json of a run saved before the key
+  c.model = old
+  assert classification.make_model(c, 3).ensemble == 1
+  saved = json.loads(load_config("char_rnn").to_json_best_effort())
+  del saved["model"]["ensemble"]
+  new = load_config("char_rnn")
+  rundir.check_compatible(tmp_path, saved, json.loads(new.to_json_best_effort()))
+  new.model.ensemble = 3
+  with pytest.raises(ConfigError, match="model.ensemble: '<absent>' -> 3"):
+    rundir.check_compatible(tmp_path, saved, json.loads(new.to_json_best_effort()))
+
+
+def test_logit_adjustment_divides_out_the_training_prior():
+  train_examples = [("a", 0)] * 8 + [("b", 1)] * 2  # label 2 has no training names
+  prior = classification.log_prior(train_examples, 3)
+  np.testing.assert_allclose(np.exp(prior), [8 / 11, 2 / 11, 1 / 11])
+  logp = np.log([[0.6, 0.4, 1e-6], [0.9, 0.1, 1e-6]])
+  assert classification.adjust(logp, prior, 0.0) is logp
+  balanced = classification.adjust(logp, prior, 1.0)
+  np.testing.assert_allclose(np.exp(balanced).sum(axis=1), 1.0, rtol=1e-6)  # log-probs
+  np.testing.assert_allclose(  # p(y|x) / prior(y), renormalised
+    np.exp(balanced[0]), (p := np.array([0.6, 0.4, 1e-6]) / np.exp(prior)) / p.sum(), rtol=1e-6
+  )
+  assert balanced.argmax(axis=1).tolist() == [1, 0]  # 0.4 of a rare label beats 0.6
+  rows = classification.frontier(logp, np.array([1, 0]), prior, taus=(0.0, 1.0))
+  assert [(r["tau"], r["top1_accuracy"], r["macro_accuracy"]) for r in rows] == [
+    (0.0, 50.0, 50.0),
+    (1.0, 100.0, 100.0),
+  ]
+  csv = classification.frontier_csv({"validation": rows, "test": rows[:1]}).splitlines()
+  assert csv[0] == "split,tau,top1_accuracy,top3_accuracy,macro_accuracy"
+  assert csv[1:] == [
+    "validation,0,50.00,100.00,50.00",
+    "validation,1,100.00,100.00,100.00",
+    "test,0,50.00,100.00,50.00",
+  ]
+
+
+def test_test_report_writes_the_logit_adjustment_frontier(run_dir, tmp_path):
+  run = shutil.copytree(run_dir, tmp_path / "run")  # evaluate below rewrites the report files
+  test = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+  assert test["logit_adjustment"] == 0.0 and test["frontier_csv"] == "frontier_test.csv"
+  rows = [x.split(",") for x in (run / "frontier_test.csv").read_text().splitlines()[1:]]
+  assert [(r[0], float(r[1])) for r in rows] == [
+    (s, t) for s in ("validation", "test") for t in classification.FRONTIER_TAUS
+  ]
+  assert float(rows[11][2]) == pytest.approx(test["top1_accuracy"], abs=0.005)  # test, tau 0
+  assert (run / "frontier_test.png").exists()
+  tau1 = next(r for r in test["frontier"]["test"] if r["tau"] == 1.0)
+  proc = cli(  # report.* may change after training: evaluate with the balanced prediction
+    "--mode=evaluate",
+    f"--workdir={run}",
+    "--config=configs/char_rnn.py",
+    "--config.report.logit_adjustment=1.0",
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "logit adjustment 1 " in proc.stderr or "logit adjustment 1\n" in proc.stderr
+  again = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+  assert again["mode"] == "evaluate" and again["logit_adjustment"] == 1.0
+  assert again["top1_accuracy"] == pytest.approx(tau1["top1_accuracy"])
+  assert again["macro_accuracy"] == pytest.approx(tau1["macro_accuracy"])
+  correct = [
+    int(x.split("\t")[4]) for x in (run / "predictions_test.tsv").read_text().splitlines()[1:]
+  ]
+  assert 100.0 * np.mean(correct) == pytest.approx(again["top1_accuracy"])
+
+  tune = ("--config=configs/char_rnn.py", "--config.report.tune_logit_adjustment=True")
+  predict = lambda: cli("--mode=predict", f"--workdir={run}", *tune, "Kowalski")
+  (run / "metrics.jsonl").write_text(  # as before any tuned report (the training lines only)
+    "".join(x + "\n" for x in (run / "metrics.jsonl").read_text().splitlines() if '"test"' not in x)
+  )
+  assert_user_error(predict(), "has none yet: run --mode=evaluate")
+  proc = cli("--mode=evaluate", f"--workdir={run}", *tune)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  tuned = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+  assert tuned["logit_adjustment"] == classification.tuned(tuned["frontier"]["validation"])
+  assert predict().returncode == 0  # with the tau the report chose
 
 
 def test_predict_prints_top3_with_log_probabilities(run_dir):

@@ -255,6 +255,34 @@ def test_report_pairs_translation_hypotheses_and_classifier_predictions(tmp_path
   assert "| better | top1_accuracy | +" in report and "| better | macro_accuracy | +" in report
 
 
+def test_frontier_table_chooses_tau_on_validation_not_test():
+  from seq2seq_jax.sweep import report
+
+  def front(valid, test):  # per tau: (top-1, macro)
+    row = lambda t, a: {
+      "tau": t,
+      "top1_accuracy": a[0],
+      "top3_accuracy": 99.0,
+      "macro_accuracy": a[1],
+    }
+    return {
+      "validation": [row(t, a) for t, a in zip((0.0, 0.5, 1.0), valid)],
+      "test": [row(t, a) for t, a in zip((0.0, 0.5, 1.0), test)],
+    }
+
+  valid = [(84.0, 50.0), (83.0, 58.0), (76.0, 62.0)]  # sums 134, 141, 138
+  test = [(85.0, 52.0), (84.0, 59.0), (77.0, 70.0)]  # the test set would pick tau 1
+  records = {
+    "bigru": {0: {"frontier": front(valid, test)}, 1: {"frontier": front(valid, test[::-1])}},
+    "translation": {0: {"greedy_bleu": 30.0}},  # no frontier: no row
+  }
+  md = report.frontier_table(records)
+  row = next(x for x in md if x.startswith("| bigru |"))
+  assert row == "| bigru | 2 | 0.5 | 81.0 / 61.0 | **84.0 / 59.0** | 81.0 / 61.0 |"
+  assert not any(x.startswith("| translation") for x in md)
+  assert report.frontier_table({"translation": records["translation"]}) == []
+
+
 def spec_report(sweep, workdir):
   from seq2seq_jax.sweep import report
 

@@ -244,6 +244,7 @@ MODEL: dict[str, dict[str, Rule]] = {  # model name -> its dataclass's fields (c
     embed_dim=SIZE,
     dropout=FRACTION,
     dropout_rng=_DROPOUT_RNG,
+    ensemble=SIZE,
   ),
   "tagger": dict(
     cell=choice(*rnn.CELLS),
@@ -255,7 +256,9 @@ MODEL: dict[str, dict[str, Rule]] = {  # model name -> its dataclass's fields (c
   ),
 }
 
-REPORT: dict[str, Rule] = dict(topk=SIZE, sample_every_epochs=COUNT)  # classification
+REPORT: dict[str, Rule] = dict(  # classification
+  topk=SIZE, sample_every_epochs=COUNT, logit_adjustment=NONNEG, tune_logit_adjustment=BOOL
+)
 
 
 def rules(config: Mapping) -> dict[str, Rule]:

@@ -5,7 +5,8 @@ Per cell, every final test metric's mean ± std over seeds with its 95 % bootstr
 baseline on the test set (`stats.paired_*`): BLEU and chrF of each search's hypotheses
 (`hyp_test_<search>.txt` against `ref_test.txt`, with the BLEU tokenisation of the runs'
 signature), or top-1 and macro accuracy of the classifier (`predictions_test.tsv`); runs
-that failed, with their error line; and the cells' validation-loss curves overlaid.
+that failed, with their error line; and the cells' validation-loss curves overlaid. A
+classifier sweep also gets each cell's logit-adjustment frontier (`frontier_table`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from seq2seq_jax.sweep.spec import Sweep
 log = logging.getLogger("seq2seq_jax")
 
 # test-line keys that are not quality metrics
-_NOT_METRICS = re.compile(r"(seconds|per_second|parameters|best_epoch|_png|step)")
+_NOT_METRICS = re.compile(r"(seconds|per_second|parameters|best_epoch|_png|step|logit_adjustment)")
 _HEADLINE = re.compile(r"(_bleu|_chrf|_ter|top1_accuracy|top3_accuracy|macro_accuracy)$")
 
 
@@ -128,6 +129,43 @@ def _paired_classification(sweep_runs, baseline: str) -> list[dict]:
       r = stats.paired_accuracy_test(sys_c, base_c, labels, macro=macro)
       rows.append(dict(cell=cell, metric=name, **vars(r), seeds=(len(sys_c), len(base_c))))
   return rows
+
+
+def frontier_table(records: dict[str, dict[int, dict]]) -> list[str]:
+  """Markdown: per classifier cell, test top-1 / macro (mean over seeds) of the predictions
+  logit-adjusted by each tau of the runs' frontiers (tasks/classification.py), and the tau
+  whose validation top-1 + macro (mean over seeds) is highest: chosen without the test set."""
+  rows = []
+  for cell, recs in records.items():
+    fronts = [r["frontier"] for r in recs.values() if "validation" in r.get("frontier", {})]
+    if not fronts or any("test" not in f for f in fronts):
+      continue
+    taus = [row["tau"] for row in fronts[0]["test"]]
+    mean = lambda split, i, k, fronts=fronts: float(np.mean([f[split][i][k] for f in fronts]))
+    valid = [
+      mean("validation", i, "top1_accuracy") + mean("validation", i, "macro_accuracy")
+      for i in range(len(taus))
+    ]
+    best = int(np.argmax(valid))
+    cols = [
+      f"{mean('test', i, 'top1_accuracy'):.1f} / {mean('test', i, 'macro_accuracy'):.1f}"
+      for i in range(len(taus))
+    ]
+    cols[best] = f"**{cols[best]}**"
+    rows.append(f"| {cell} | {len(fronts)} | {taus[best]:g} | " + " | ".join(cols) + " |")
+  if not rows:
+    return []
+  return [
+    "Logit adjustment after training (prediction: argmax of log p(y|x) - tau log prior(y), "
+    "the prior being the training labels' frequencies): test top-1 / macro accuracy, mean "
+    "over seeds; bold: the tau with the highest validation top-1 + macro (mean over seeds), "
+    "chosen without the test set.",
+    "",
+    "| cell | seeds | tau (validation) | " + " | ".join(f"tau {t:g}" for t in taus) + " |",
+    "|---" * (len(taus) + 3) + "|",
+    *rows,
+    "",
+  ]
 
 
 def collect(sweep: Sweep, workdir: Path):
@@ -233,6 +271,8 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
         f"| {_p_text(r['p'])} | {r['seeds'][0]}, {r['seeds'][1]} |"
       )
     md.append("")
+  if task == "classification":
+    md += frontier_table({c.name: records[c.name] for c in sweep.cells})
   for note in notes:
     md += [note, ""]
   if failed:

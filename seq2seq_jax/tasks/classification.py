@@ -7,6 +7,17 @@ Batches (fixed shapes from data/pipeline.py):
 The stratified train/validation/test split is drawn once (seeded) and saved as
 `split.json` in the work directory with the label names, so evaluate and
 predict use the same test names and need no dataset.
+
+Predictions may be logit-adjusted after training (`report.logit_adjustment` = tau):
+log p(y|x) - tau log prior(y), the prior being the training labels' frequencies (Menon
+et al. 2021, "Long-tail learning via logit adjustment"). tau 0 is the model's own argmax
+(best top-1 when the test labels follow the training frequencies); tau 1 is the argmax
+for equally likely labels (best macro accuracy). Every test report also writes
+`frontier_test.csv` / `.png`: top-1, top-3 and macro accuracy of the validation and
+test splits for tau in 0, 0.1, ..., 1, so tau can be chosen on validation:
+`report.tune_logit_adjustment=True` does so in each report (the tau of highest
+validation top-1 + macro accuracy), records it as `logit_adjustment` in the test line of
+metrics.jsonl, and predict mode uses the one recorded last.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from seq2seq_jax.data.pipeline import BucketedDataset, fit_edges
 from seq2seq_jax.data.registry import load_labelled
 from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
 from seq2seq_jax.data.types import LabelledText
-from seq2seq_jax.errors import CheckpointError, DataError
+from seq2seq_jax.errors import CheckpointError, ConfigError, DataError
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.tasks import base
 from seq2seq_jax.tasks.base import Sums, Task, map_dataset
@@ -41,6 +52,7 @@ log = logging.getLogger("seq2seq_jax")
 SPLIT_FILE = "split.json"
 RUN_FILES = (SPLIT_FILE,)  # what the run directory holds besides config and checkpoints
 SPLITS = ("train", "validation", "test")
+FRONTIER_TAUS = tuple(i / 10 for i in range(11))  # the logit adjustments a report scores
 Example = tuple[str, int]  # (ascii name, label id)
 
 
@@ -177,11 +189,19 @@ def class_weights(train: Sequence[Example], num_classes: int, power: float) -> n
 
 
 def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
-  """NLL of the label (class-weighted and smoothed in training only); counts top-1/3."""
+  """NLL of the label (class-weighted and smoothed in training only); counts top-1/3.
+
+  An ensemble (model.ensemble > 1) is scored on its prediction (the members' mean
+  probability) and trained on the mean over members of each member's own NLL."""
 
   def loss_fn(params, batch, rng, train: bool, step=0):
-    logp = model.apply(params, batch["chars"], batch["length"], train, rngs={"dropout": rng})
-    logp = logp.astype(jnp.float32)  # the loss in fp32 under train.compute_dtype=bfloat16
+    members = model.apply(
+      params, batch["chars"], batch["length"], train, members=True, rngs={"dropout": rng}
+    ).astype(jnp.float32)  # [E, B, C]; the loss in fp32 under train.compute_dtype=bfloat16
+    if members.shape[0] == 1:
+      logp = members[0]
+    else:
+      logp = jax.nn.logsumexp(members, axis=0) - jnp.log(members.shape[0])
     real = (batch["index"] >= 0).astype(jnp.float32)
     true = jnp.take_along_axis(logp, batch["label"][:, None], axis=-1)[:, 0]
     rank = (logp > true[:, None]).sum(axis=-1)  # classes scored above the label
@@ -189,7 +209,9 @@ def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
     counts = {"correct": ((rank == 0) * real).sum(), "correct3": ((rank < 3) * real).sum()}
     sums = Sums(loss=(nll * real).sum(), weight=real.sum(), norm=real.sum(), counts=counts)
     if train:
-      nll = base.smoothed(nll, logp, label_smoothing)
+      label = jnp.broadcast_to(batch["label"][None, :, None], members.shape[:2] + (1,))
+      own = -jnp.take_along_axis(members, label, axis=-1)[..., 0]  # [E, B]
+      nll = base.smoothed(own, members, label_smoothing).mean(axis=0)
       real = real * jnp.asarray(weights)[batch["label"]]
       sums = sums.replace(norm=real.sum())
     return (nll * real).sum() / jnp.maximum(real.sum(), 1e-9), sums
@@ -212,6 +234,49 @@ def log_probs(model, params, data: BucketedDataset) -> np.ndarray:
   apply = jax.jit(model.apply)
   rows = map_dataset(data, lambda b: np.asarray(apply(params, b["chars"], b["length"])))
   return np.stack(rows).astype(np.float32)
+
+
+def log_prior(train: Sequence[Example], num_classes: int) -> np.ndarray:
+  """[C] log frequency of each label in the training split (a label without training
+  names counts once, so the log stays finite)."""
+  counts = np.maximum(np.bincount([y for _, y in train], minlength=num_classes), 1)
+  return np.log(counts / counts.sum())
+
+
+def adjust(logp: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
+  """Logit adjustment: log p(y|x) - tau * log prior(y), renormalised to log-probabilities.
+  logp [N, C], prior [C] (log_prior's) -> [N, C]; tau 0 returns logp itself."""
+  if not tau:
+    return logp
+  z = logp - tau * prior
+  return z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+
+
+def frontier(
+  logp: np.ndarray, labels: np.ndarray, prior: np.ndarray, taus: Sequence[float] = FRONTIER_TAUS
+) -> list[dict[str, float]]:
+  """top-1 / top-3 / macro accuracy (%) of the adjusted predictions at each tau."""
+  rows = []
+  for tau in taus:
+    r = accuracy_report(adjust(logp, prior, tau), labels, [str(c) for c in range(len(prior))])
+    rows.append({"tau": tau, **{k: r[k] for k in ACCURACIES}})
+  return rows
+
+
+ACCURACIES = ("top1_accuracy", "top3_accuracy", "macro_accuracy")
+
+
+def tuned(validation: list[dict[str, float]]) -> float:
+  """The frontier's tau of highest top-1 + macro accuracy (the smallest on a tie)."""
+  return max(validation, key=lambda r: (r["top1_accuracy"] + r["macro_accuracy"], -r["tau"]))["tau"]
+
+
+def frontier_csv(frontiers: dict[str, list[dict[str, float]]]) -> str:
+  """`split,tau,top1_accuracy,top3_accuracy,macro_accuracy` rows of each split's frontier."""
+  lines = [",".join(("split", "tau", *ACCURACIES))]
+  for name, rows in frontiers.items():
+    lines += [f"{name},{r['tau']:g}," + ",".join(f"{r[k]:.2f}" for k in ACCURACIES) for r in rows]
+  return "\n".join(lines) + "\n"
 
 
 def accuracy_report(logp: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> dict:
@@ -278,33 +343,72 @@ def build_task(config, workdir: Path) -> Task:
     dup["test_examples_with_such_names"],
   )
   model = make_model(config, num_classes)
+  prior = log_prior(split.train, num_classes)
+  tune = bool(config.get("report", {}).get("tune_logit_adjustment", False))
 
   def report(params, split_name: str) -> dict:
+    raw = {}
+    for name in dict.fromkeys(("validation", split_name)):  # validation first: tau's choice
+      labels = np.asarray([y for _, y in getattr(split, name)])
+      raw[name] = (log_probs(model, params, datasets[name]), labels)
+    frontiers = {name: frontier(lp, labels, prior) for name, (lp, labels) in raw.items()}
+    tau = tuned(frontiers["validation"]) if tune else logit_adjustment(config)
+    logp, labels = raw[split_name]
+    logp = adjust(logp, prior, tau)
     examples = getattr(split, split_name)
-    logp = log_probs(model, params, datasets[split_name])
-    out = accuracy_report(logp, np.asarray([y for _, y in examples]), split.labels)
+    out = accuracy_report(logp, labels, split.labels)
     tsv = workdir / f"predictions_{split_name}.tsv"
+    csv = workdir / f"frontier_{split_name}.csv"
     if is_main_process():
       rundir.write_text(tsv, predictions_tsv(examples, logp, split.labels, config.report.topk))
+      rundir.write_text(csv, frontier_csv(frontiers))
+      plots.loss_curves(
+        {
+          n: [(r["top1_accuracy"], r["macro_accuracy"]) for r in rows]
+          for n, rows in frontiers.items()
+        },
+        csv.with_suffix(".png"),
+        xlabel="top-1 accuracy %",
+        ylabel="macro accuracy %",
+        title=f"logit adjustment: tau {FRONTIER_TAUS[0]:g} (right) .. {FRONTIER_TAUS[-1]:g}",
+      )
     path = workdir / f"confusion_{split_name}.png"
     plots.confusion(
       out.pop("confusion"),
       split.labels,
       path,
       title=f"{split_name}: top-1 {out['top1_accuracy']:.1f}%, "
-      f"macro {out['macro_accuracy']:.1f}% (rows normalised)",
+      f"macro {out['macro_accuracy']:.1f}% (rows normalised)"
+      + (f", logit adjustment {tau:g}" if tau else ""),
     )
     log.info(
-      "%s: top-1 %.1f%% | top-3 %.1f%% | macro %.1f%% | %d names",
+      "%s: top-1 %.1f%% | top-3 %.1f%% | macro %.1f%% | %d names%s",
       split_name,
       out["top1_accuracy"],
       out["top3_accuracy"],
       out["macro_accuracy"],
       len(examples),
+      f" | logit adjustment {tau:g}" if tau else "",
     )
+    for name, rows in frontiers.items():
+      log.info(
+        "%s frontier (tau: top-1/macro %%): %s",
+        name,
+        "  ".join(
+          f"{r['tau']:g}: {r['top1_accuracy']:.1f}/{r['macro_accuracy']:.1f}" for r in rows
+        ),
+      )
     for name, acc in out["per_language_accuracy"].items():
       log.info("  %-12s %5.1f%%", name, acc)
-    return {**out, "confusion_png": path.name, "predictions_tsv": tsv.name, "duplicates": dup}
+    return {
+      **out,
+      "logit_adjustment": tau,
+      "frontier": frontiers,
+      "confusion_png": path.name,
+      "predictions_tsv": tsv.name,
+      "frontier_csv": csv.name,
+      "duplicates": dup,
+    }
 
   weights = class_weights(split.train, num_classes, t.class_balance)
   return Task.of(
@@ -317,6 +421,28 @@ def build_task(config, workdir: Path) -> Task:
     epoch_line=base.loss_ppl_line,
     units="examples",
     on_epoch_end=sample_printer(config, model, split, edges, datasets["train"].num_batches()),
+  )
+
+
+def logit_adjustment(config, workdir: Path | None = None) -> float:
+  """report.logit_adjustment (tau; 0 for a run saved before the key), or with
+  report.tune_logit_adjustment and a workdir the tau its latest test report chose."""
+  report = config.get("report", {})
+  if workdir is None or not report.get("tune_logit_adjustment", False):
+    return float(report.get("logit_adjustment", 0.0))
+  path = workdir / "metrics.jsonl"
+  lines = path.read_text().splitlines() if path.exists() else []
+  for line in reversed(lines):
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:  # a torn last line
+      continue
+    if record.get("split") == "test" and "logit_adjustment" in record:
+      return float(record["logit_adjustment"])
+  raise ConfigError(
+    f"report.tune_logit_adjustment chooses tau on validation in the test report, and "
+    f"{workdir} has none yet: run --mode=evaluate --workdir={workdir} first, or predict "
+    "with --config.report.tune_logit_adjustment=False."
   )
 
 
@@ -370,7 +496,16 @@ def predict(config, workdir: Path, names: Iterable[str], out=print) -> int:
     raise CheckpointError(
       f"{workdir} has no {SPLIT_FILE}: pass the --workdir of a trained classification run."
     )
-  labels = Split.load(path).labels
+  split = Split.load(path)
+  labels = split.labels
+  tau = logit_adjustment(config, workdir)
+  if tau and not split.train:
+    raise ConfigError(
+      f"report.logit_adjustment={tau:g} divides out the training labels' frequencies, but "
+      f"{path} holds no training names (the run was imported without its dataset): "
+      "predict with report.logit_adjustment=0."
+    )
+  prior = log_prior(split.train, len(labels))
   model = make_model(config, len(labels))
   params = train.restore_params(
     model, init_args(config), config, workdir, train.decode_checkpoint(config)
@@ -387,7 +522,7 @@ def predict(config, workdir: Path, names: Iterable[str], out=print) -> int:
         '%r is empty after ascii folding (only a-z, A-Z and " .,;\'" are kept): skipped', raw
       )
       continue
-    logp = np.asarray(apply(params, *pad_names([name], edges)))[0]
+    logp = adjust(np.asarray(apply(params, *pad_names([name], edges))), prior, tau)[0]
     out(f"> {raw}" + (f"  (as {name})" if name != raw else ""))
     for y in np.argsort(-logp, kind="stable")[:k]:
       out(f"({logp[y]:.2f}) {labels[y]}")
