@@ -24,7 +24,6 @@ from typing import Any, BinaryIO
 
 import ml_collections
 
-from seq2seq_jax.config import models
 from seq2seq_jax.config.data import PIPELINE, SUBWORDS
 from seq2seq_jax.config.defaults import DECODE, TRAIN
 from seq2seq_jax.errors import CheckpointError, ConfigError, UserError
@@ -84,12 +83,7 @@ def changes(saved: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, 
 
 def _new_default(key: str, old: Any, new: Any) -> bool:
   """A key added to the code since the run was saved, at its default: no change."""
-  if old != ABSENT:
-    return False
-  if key.startswith("model."):
-    added, default = models.added_default(key)
-    return added and new == default
-  return key in DEFAULTS and new == DEFAULTS[key]
+  return old == ABSENT and key in DEFAULTS and new == DEFAULTS[key]
 
 
 def check_compatible(workdir: Path, saved: dict[str, Any], new: dict[str, Any]) -> None:

@@ -9,12 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import rundir, train
+from seq2seq_jax import train
 from seq2seq_jax.data import registry
 from seq2seq_jax.data.pipeline import BucketedDataset
 from seq2seq_jax.data.sources.names import NAME_LETTERS, to_name_letters
 from seq2seq_jax.data.types import LabelledText
-from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.models.classifier import CharClassifier
 from seq2seq_jax.tasks import classification
 from tests.conftest import SHARED_DATA, assert_user_error, cli, load_config
@@ -99,7 +98,6 @@ def test_split_is_stratified_deterministic_and_saved_for_reuse(tmp_path):
     dict(cell="gru", input="embed"),
     dict(cell="gru", bidirectional=True, input="embed"),
     dict(cell="lstm", bidirectional=True),
-    dict(cell="gru", bidirectional=True, input="embed", ensemble=2),
   ],
 )
 def test_padded_batch_equals_each_name_alone(kw):
@@ -115,29 +113,6 @@ def test_padded_batch_equals_each_name_alone(kw):
     alone = apply(params, *classification.pad_names([name], (16,)))
     np.testing.assert_allclose(batch[i], alone[0], atol=1e-5, rtol=1e-5)
   np.testing.assert_allclose(jnp.exp(batch).sum(-1), 1.0, rtol=1e-5)  # log-probabilities
-
-
-def test_ensemble_is_independent_members_trained_on_their_own_nll():
-  kw = dict(num_classes=3, hidden=8, embed_dim=4, cell="gru", bidirectional=True, input="embed")
-  ens = CharClassifier(**kw, ensemble=3)
-  chars, length = classification.pad_names(["Hinton", "Li", "Kowalski"], ())
-  params = ens.init(jax.random.PRNGKey(0), chars, length)
-  member = lambda i: {"params": jax.tree.map(lambda x: x[i], params["params"]["members"])}
-  alone = np.stack([CharClassifier(**kw).apply(member(i), chars, length) for i in range(3)])
-  assert not np.allclose(alone[0], alone[1])  # each member its own initialisation
-  np.testing.assert_allclose(ens.apply(params, chars, length, members=True), alone, atol=1e-6)
-  mixture = np.log(np.exp(alone).mean(axis=0))  # the prediction: the mean probability
-  np.testing.assert_allclose(ens.apply(params, chars, length), mixture, atol=1e-5)
-  labels = np.array([0, 1, 2])
-  batch = dict(chars=chars, length=length, label=labels, index=np.arange(3))
-  loss_fn = classification.make_loss_fn(ens, 0.0, np.ones(3, np.float32))
-  rng = jax.random.PRNGKey(1)
-  loss, _ = loss_fn(params, batch, rng, True)
-  own = -alone[:, np.arange(3), labels].mean()  # each member's NLL, then their mean
-  assert float(loss) == pytest.approx(own, rel=1e-5)
-  _, sums = loss_fn(params, batch, rng, False)  # evaluation scores the prediction
-  assert float(sums.loss) == pytest.approx(-mixture[np.arange(3), labels].sum(), rel=1e-5)
-  assert float(sums.counts["correct"]) == (mixture.argmax(axis=1) == labels).sum()
 
 
 def test_tutorial_cell_is_the_tutorials_math():
@@ -264,21 +239,6 @@ def test_test_report_writes_per_example_predictions(run_dir):
     scores = [lp for _, lp in top]
     assert len(top) == 3 and top[0][0] == r[3] and scores == sorted(scores, reverse=True)
     assert int(r[4]) == (r[3] == r[2])
-
-
-def test_a_run_saved_before_the_ensemble_key_loads_and_resumes(tmp_path):
-  c = load_config("char_rnn")
-  old = c.model.to_dict()
-  del old["ensemble"]  # config.json of a run saved before the key
-  c.model = old
-  assert classification.make_model(c, 3).ensemble == 1
-  saved = json.loads(load_config("char_rnn").to_json_best_effort())
-  del saved["model"]["ensemble"]
-  new = load_config("char_rnn")
-  rundir.check_compatible(tmp_path, saved, json.loads(new.to_json_best_effort()))
-  new.model.ensemble = 3
-  with pytest.raises(ConfigError, match="model.ensemble: '<absent>' -> 3"):
-    rundir.check_compatible(tmp_path, saved, json.loads(new.to_json_best_effort()))
 
 
 def test_logit_adjustment_divides_out_the_training_prior():

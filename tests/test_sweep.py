@@ -253,6 +253,11 @@ def test_report_pairs_translation_hypotheses_and_classifier_predictions(tmp_path
       )
   report = spec_report(sweep, cls)
   assert "| better | top1_accuracy | +" in report and "| better | macro_accuracy | +" in report
+  assert "No paired test" not in report
+  for seed in sweep.seeds:  # a study's committed baseline runs, without the names
+    (cls / "base" / f"seed_{seed}" / "predictions_test.tsv").unlink()
+  report = spec_report(sweep, cls)
+  assert "| better | top1_accuracy |" not in report and "No paired test for 2 run(s)" in report
 
 
 def test_frontier_table_chooses_tau_on_validation_not_test():

@@ -6,8 +6,7 @@ A config writes only what its recipe changes:
 
 and a task turns the block into a model with `make_model(config.model, task, **derived)`,
 where `derived` are the sizes that come from the data (vocabularies, classes). An unknown
-key, a missing key or a model of another task is a `ConfigError` naming it, except a key
-of `ADDED_KEYS`: a run saved before the key existed gets its default. The
+key, a missing key or a model of another task is a `ConfigError` naming it. The
 translators take a frozen config dataclass (`TransformerConfig`, `RNNSeq2SeqConfig`); the
 classifier and the tagger are small Flax modules whose fields are their hyper-parameters.
 """
@@ -60,20 +59,6 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-# Keys added after runs were saved without them: such a run's block gets the default.
-ADDED_KEYS: dict[str, tuple[str, ...]] = {"char_rnn": ("ensemble",)}
-
-
-def added_default(key: str) -> tuple[bool, Any]:
-  """("model.<name>" flat key of a saved config) -> (whether it is an ADDED_KEYS key of
-  any model, its default); rundir's resume check counts it unchanged at its default."""
-  _, _, field = key.partition(".")
-  for name, keys in ADDED_KEYS.items():
-    if field in keys:
-      return True, defaults(name)[field]
-  return False, None
-
-
 def _spec(name: str) -> ModelSpec:
   if name not in MODELS:
     raise ConfigError(f"unknown model.name {name!r}; known: {', '.join(sorted(MODELS))}.")
@@ -107,8 +92,7 @@ def make_model(block, task: str, **derived) -> nn.Module:
       f"model.name={block.name!r} is a {spec.task} model; the {task} task takes: {ours}."
     )
   known, given = defaults(block.name), set(block.keys()) - {"name"}
-  added = {k: known[k] for k in ADDED_KEYS.get(block.name, ()) if k not in given}
-  unknown, missing = sorted(given - set(known)), sorted(set(known) - given - set(added))
+  unknown, missing = sorted(given - set(known)), sorted(set(known) - given)
   if unknown or missing:
     raise ConfigError(
       f"config.model ({block.name}): "
@@ -119,7 +103,7 @@ def make_model(block, task: str, **derived) -> nn.Module:
       )
       + f". Its keys: {', '.join(known)} (seq2seq_jax/config/models.py)."
     )
-  params = spec.params(**{k: block[k] for k in known if k not in added}, **added, **derived)
+  params = spec.params(**{k: block[k] for k in known}, **derived)
   if spec.check is not None:
     spec.check(params)
   return params if spec.module is None else spec.module(params)

@@ -244,7 +244,6 @@ MODEL: dict[str, dict[str, Rule]] = {  # model name -> its dataclass's fields (c
     embed_dim=SIZE,
     dropout=FRACTION,
     dropout_rng=_DROPOUT_RNG,
-    ensemble=SIZE,
   ),
   "tagger": dict(
     cell=choice(*rnn.CELLS),

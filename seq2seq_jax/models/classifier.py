@@ -10,12 +10,6 @@ Cells:
 Inputs are one-hot letters (as the tutorial) or a learned embedding. All cells
 run as masked `nn.scan`s, so a padded batch gives each name's own result.
 
-ensemble=E > 1: E independent copies of the model (own initialisation and dropout masks,
-params under `members` with a leading axis E, one vmapped computation); each member is
-trained on its own NLL (`members=True` returns their log-probs [E, B, C]) and the
-prediction is the mean of their probabilities (a deep ensemble, Lakshminarayanan et al.
-2017).
-
 Shapes: chars [B, L] int (letters 1..num_letters, 0 = padding), length [B]
 -> log-probs [B, num_classes].
 """
@@ -59,26 +53,9 @@ class CharClassifier(nn.Module):
   embed_dim: int = 64
   dropout: float = 0.0
   dropout_rng: str = "threefry"  # dropout masks: threefry (nn.Dropout's) | hash
-  ensemble: int = 1  # independent members whose probabilities are averaged
 
   @nn.compact
-  def __call__(self, chars, length, train: bool = False, members: bool = False):
-    """-> log-probs [B, C] (of the members' mean probability), or each member's [E, B, C]."""
-    if self.ensemble > 1:
-      fields = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in _NOT_FIELDS}
-      stack = nn.vmap(
-        CharClassifier,
-        variable_axes={"params": 0},
-        split_rngs={"params": True, "dropout": True},
-        in_axes=None,
-        axis_size=self.ensemble,
-      )(**{**fields, "ensemble": 1}, name="members")
-      logp = stack(chars, length, train)  # [E, B, C]
-      return logp if members else jax.nn.logsumexp(logp, axis=0) - jnp.log(self.ensemble)
-    logp = self.member(chars, length, train)
-    return logp[None] if members else logp
-
-  def member(self, chars, length, train: bool):
+  def __call__(self, chars, length, train: bool = False):
     batch = chars.shape[0]
     mask = jnp.arange(chars.shape[1])[None, :] < length[:, None]
     if self.input == "onehot":
@@ -110,9 +87,6 @@ class CharClassifier(nn.Module):
       h = Dropout(self.dropout, self.dropout_rng)(h, deterministic=not train)
       logits = dense(self.num_classes, h.shape[-1], name="out")(h)
     return jax.nn.log_softmax(logits)
-
-
-_NOT_FIELDS = ("parent", "name")  # flax's own dataclass fields
 
 
 def check_classifier(m: CharClassifier) -> None:

@@ -235,6 +235,14 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   else:
     signature = None
     paired = _paired_classification(dirs, sweep.baseline)
+    missing = [d for ds in dirs.values() for d in ds if not (d / "predictions_test.tsv").exists()]
+    if missing and any(d for cell, d in dirs.items() if cell != sweep.baseline):
+      notes.append(
+        f"No paired test for {len(missing)} run(s) without predictions_test.tsv (the test "
+        "names and their predictions; a study's committed runs leave the dataset's names "
+        "out), e.g. " + str(missing[0]) + ". `python -m seq2seq_jax.main --mode=evaluate "
+        "--workdir=RUN` on a run with its checkpoint writes it."
+      )
 
   md = [f"# Sweep report: {workdir}", ""]
   if command:

@@ -189,19 +189,11 @@ def class_weights(train: Sequence[Example], num_classes: int, power: float) -> n
 
 
 def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
-  """NLL of the label (class-weighted and smoothed in training only); counts top-1/3.
-
-  An ensemble (model.ensemble > 1) is scored on its prediction (the members' mean
-  probability) and trained on the mean over members of each member's own NLL."""
+  """NLL of the label (class-weighted and smoothed in training only); counts top-1/3."""
 
   def loss_fn(params, batch, rng, train: bool, step=0):
-    members = model.apply(
-      params, batch["chars"], batch["length"], train, members=True, rngs={"dropout": rng}
-    ).astype(jnp.float32)  # [E, B, C]; the loss in fp32 under train.compute_dtype=bfloat16
-    if members.shape[0] == 1:
-      logp = members[0]
-    else:
-      logp = jax.nn.logsumexp(members, axis=0) - jnp.log(members.shape[0])
+    logp = model.apply(params, batch["chars"], batch["length"], train, rngs={"dropout": rng})
+    logp = logp.astype(jnp.float32)  # the loss in fp32 under train.compute_dtype=bfloat16
     real = (batch["index"] >= 0).astype(jnp.float32)
     true = jnp.take_along_axis(logp, batch["label"][:, None], axis=-1)[:, 0]
     rank = (logp > true[:, None]).sum(axis=-1)  # classes scored above the label
@@ -209,9 +201,7 @@ def make_loss_fn(model, label_smoothing: float, weights: np.ndarray):
     counts = {"correct": ((rank == 0) * real).sum(), "correct3": ((rank < 3) * real).sum()}
     sums = Sums(loss=(nll * real).sum(), weight=real.sum(), norm=real.sum(), counts=counts)
     if train:
-      label = jnp.broadcast_to(batch["label"][None, :, None], members.shape[:2] + (1,))
-      own = -jnp.take_along_axis(members, label, axis=-1)[..., 0]  # [E, B]
-      nll = base.smoothed(own, members, label_smoothing).mean(axis=0)
+      nll = base.smoothed(nll, logp, label_smoothing)
       real = real * jnp.asarray(weights)[batch["label"]]
       sums = sums.replace(norm=real.sum())
     return (nll * real).sum() / jnp.maximum(real.sum(), 1e-9), sums
