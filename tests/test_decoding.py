@@ -156,11 +156,14 @@ def test_transformer_beam_one_equals_greedy_and_beams_are_sorted():
   assert np.all(beam4["logprob"][:, 0] >= greedy["logprob"] - 1e-5)
 
 
-def test_first_argmax_equals_jnp_argmax_with_ties():
-  x = jax.random.randint(jax.random.PRNGKey(0), (64, 300), 0, 5).astype(jnp.float32)  # many ties
-  np.testing.assert_array_equal(
-    np.asarray(decoding.first_argmax(x)), np.asarray(jnp.argmax(x, axis=-1))
-  )
+def test_greedy_pick_is_the_first_argmax_and_log_softmax_there():
+  ties = jax.random.randint(jax.random.PRNGKey(0), (64, 300), 0, 5).astype(jnp.float32)
+  spread = 30.0 * jax.random.normal(jax.random.PRNGKey(1), (64, 8003))
+  for x in (ties, spread, spread.astype(jnp.bfloat16)):
+    token, logp = decoding.greedy_pick(x)
+    np.testing.assert_array_equal(np.asarray(token), np.asarray(jnp.argmax(x, axis=-1)))
+    want = jnp.take_along_axis(jax.nn.log_softmax(x.astype(jnp.float32)), token[:, None], -1)
+    np.testing.assert_array_equal(np.asarray(logp), np.asarray(want[:, 0]))
 
 
 def _full_top_k(alive_logp, logits, n):
