@@ -329,6 +329,13 @@ def _explain_flag_error(argv: list[str], err: Exception) -> str:
           f"wrong type for --config.{key}={value}: it must be of type "
           f"{type(node).__name__}, like {node!r}."
         )
+  override = next((a.split("=", 1)[0] for a in argv if a.startswith("--config.")), None)
+  if not spec and override:
+    return (
+      f"{override} overrides a key of a config file, but no --config=FILE was given: pass the "
+      "config file too, e.g. --config=configs/transformer.py (on a trained run, evaluate, "
+      "translate and predict take only its decode.* and report.* keys)."
+    )
   return f"bad command line: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
 
 

@@ -118,6 +118,14 @@ def test_missing_config_file(tmp_path):
   assert_user_error(cli("--config=configs/nothere.py", f"--workdir={tmp_path}"), "not found")
 
 
+def test_config_override_without_a_config_file_names_the_fix(run_dir):
+  assert_user_error(
+    cli("--mode=translate", f"--workdir={run_dir}", "--config.decode.beam_size=8", "one"),
+    "--config.decode.beam_size overrides a key",
+    "--config=configs/transformer.py",
+  )
+
+
 def test_malformed_and_empty_data_files(tmp_path):
   data = tmp_path / "m30k"
   data.mkdir()
