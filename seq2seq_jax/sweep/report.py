@@ -218,12 +218,12 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   }
   notes: list[str] = []
   task = "classification" if any("top1_accuracy" in r for r in all_records) else "translation"
+  others = any(d for cell, d in dirs.items() if cell != sweep.baseline)
   if task == "translation":
     signature = next(
       (r.get("bleu_signature") for r in all_records if r.get("bleu_signature")), None
     )
     paired = _paired_translation(dirs, sweep.baseline, signature)
-    others = any(d for cell, d in dirs.items() if cell != sweep.baseline)
     has_refs = any((d / REF_FILE).exists() for ds in dirs.values() for d in ds)
     if dirs[sweep.baseline] and others and not has_refs:
       notes.append(
@@ -236,7 +236,7 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
     signature = None
     paired = _paired_classification(dirs, sweep.baseline)
     missing = [d for ds in dirs.values() for d in ds if not (d / "predictions_test.tsv").exists()]
-    if missing and any(d for cell, d in dirs.items() if cell != sweep.baseline):
+    if missing and others:
       notes.append(
         f"No paired test for {len(missing)} run(s) without predictions_test.tsv (the test "
         "names and their predictions; a study's committed runs leave the dataset's names "
