@@ -61,6 +61,7 @@ def _bleu_metric(signature: str | None):
 
 
 REF_FILE = "ref_test.txt"
+PREDICTIONS_FILE = "predictions_test.tsv"  # the classifier's per-example test predictions
 
 
 def _paired_translation(sweep_runs, baseline: str, signature: str | None) -> list[dict]:
@@ -113,7 +114,7 @@ def _predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _paired_classification(sweep_runs, baseline: str) -> list[dict]:
-  base = [d / "predictions_test.tsv" for d in sweep_runs[baseline]]
+  base = [d / PREDICTIONS_FILE for d in sweep_runs[baseline]]
   base = [p for p in base if p.exists()]
   if not base:
     return []
@@ -121,7 +122,7 @@ def _paired_classification(sweep_runs, baseline: str) -> list[dict]:
   base_c = [_predictions(p)[1] for p in base]
   rows = []
   for cell, dirs in sweep_runs.items():
-    files = [d / "predictions_test.tsv" for d in dirs if (d / "predictions_test.tsv").exists()]
+    files = [d / PREDICTIONS_FILE for d in dirs if (d / PREDICTIONS_FILE).exists()]
     if cell == baseline or not files:
       continue
     sys_c = [_predictions(p)[1] for p in files]
@@ -235,10 +236,10 @@ def write_report(sweep: Sweep, workdir: Path, command: str = "") -> Path:
   else:
     signature = None
     paired = _paired_classification(dirs, sweep.baseline)
-    missing = [d for ds in dirs.values() for d in ds if not (d / "predictions_test.tsv").exists()]
+    missing = [d for ds in dirs.values() for d in ds if not (d / PREDICTIONS_FILE).exists()]
     if missing and others:
       notes.append(
-        f"No paired test for {len(missing)} run(s) without predictions_test.tsv (the test "
+        f"No paired test for {len(missing)} run(s) without {PREDICTIONS_FILE} (the test "
         "names and their predictions; a study's committed runs leave the dataset's names "
         "out), e.g. " + str(missing[0]) + ". `python -m seq2seq_jax.main --mode=evaluate "
         "--workdir=RUN` on a run with its checkpoint writes it."
