@@ -11,6 +11,7 @@ for `train.select_by` (`valid_metrics`) and what it reports on a split at the en
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -68,6 +69,58 @@ def smoothed(nll: jax.Array, logp: jax.Array, label_smoothing: float) -> jax.Arr
   return (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
 
 
+def _xent_forward(logits, targets, label_smoothing):
+  z = logits.astype(jnp.float32)
+  top = z.max(axis=-1)
+  lse = top + jnp.log(jnp.exp(z - top[..., None]).sum(axis=-1))
+  true = jnp.take_along_axis(z, targets[..., None], axis=-1)[..., 0]
+  nll = lse - true
+  loss = nll
+  if label_smoothing:
+    loss = (1 - label_smoothing) * nll + label_smoothing * (lse - z.mean(axis=-1))
+  return (loss, nll, (true >= top).astype(jnp.float32)), lse
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def softmax_cross_entropy(logits, targets, label_smoothing: float = 0.0):
+  """Token cross entropy of logits [..., V] (any float dtype, computed in fp32) against
+  integer targets [...] -> (loss, nll, correct), each [...] float32.
+
+  loss: the (label-smoothed) NLL that training minimises, (1 - s) nll + s * mean over
+  classes of -log p; nll: -log p(target), never smoothed; correct: 1.0 where no class
+  scores above the target (a tie counts as correct, as the classifier's rank 0 does).
+
+  Its VJP is one fused pass over the logits, dz = g (softmax - (1 - s) onehot - s / V),
+  with the softmax recomputed from the saved log-sum-exp: autodiff of log_softmax +
+  take_along_axis instead keeps exp(z - max), zero-fills a [..., V] gradient and scatters
+  into it, four more passes over what is the transformer's largest tensor ([B, T, 7704]).
+  """
+  return _xent_forward(logits, targets, label_smoothing)[0]
+
+
+def _xent_fwd(logits, targets, label_smoothing):
+  out, lse = _xent_forward(logits, targets, label_smoothing)
+  return out, (logits, targets, lse)
+
+
+def _xent_bwd(label_smoothing, res, cotangents):
+  logits, targets, lse = res
+  g_loss, g_nll, _ = cotangents  # `correct` is piecewise constant: no gradient
+  s = label_smoothing
+  z = logits.astype(jnp.float32)
+  softmax = jnp.exp(z - lse[..., None])
+  onehot = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == targets[..., None]
+  g_soft = (g_loss + g_nll)[..., None]
+  g_true = ((1 - s) * g_loss + g_nll)[..., None]
+  dz = g_soft * softmax - jnp.where(onehot, g_true, 0.0)
+  if s:
+    dz = dz - (s / z.shape[-1]) * g_loss[..., None]
+  return dz.astype(logits.dtype), None
+
+
+softmax_cross_entropy.defvjp(_xent_fwd, _xent_bwd)
+
+
 def sequence_loss(
   logits: jax.Array,
   targets: jax.Array,
@@ -80,26 +133,24 @@ def sequence_loss(
   """Masked token cross-entropy of logits [B,T,V] against targets [B,T] on the first
   lengths [B] positions (or, in a packed batch, where segments [B,T] > 0: segment ids
   1, 2, ... per sequence, 0 padding; lengths then unused), and its sums (counts:
-  `correct` argmax tokens).
+  `correct` tokens, those whose target no class outscores: `softmax_cross_entropy`).
 
   The minimised loss is the (smoothed) NLL's mean over the batch's tokens
   (`reduction="token"`) or each sequence's sum averaged over the sequences ("sequence":
   the seq2seq tutorial's SGD step on one pair's summed loss; a packed row counts each of
   its segments).
   """
-  logp = jax.nn.log_softmax(logits.astype(jnp.float32))
   if segments is None:
     mask = (jnp.arange(logits.shape[1])[None] < lengths[:, None]).astype(jnp.float32)
     sequences = (lengths > 0).sum()
   else:
     mask = (segments > 0).astype(jnp.float32)
     sequences = segments.max(axis=1).sum()  # segments are numbered 1..k in each row
-  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-  per_tok = smoothed(nll, logp, label_smoothing)
+  per_tok, nll, correct = softmax_cross_entropy(logits, targets, float(label_smoothing))
   weight = mask.sum()
-  correct = (jnp.argmax(logits, -1) == targets) * mask
   count = weight if reduction == "token" else sequences.astype(jnp.float32)
-  sums = Sums(loss=(nll * mask).sum(), weight=weight, norm=count, counts={"correct": correct.sum()})
+  counts = {"correct": (correct * mask).sum()}
+  sums = Sums(loss=(nll * mask).sum(), weight=weight, norm=count, counts=counts)
   return (per_tok * mask).sum() / jnp.maximum(count, 1.0), sums
 
 
