@@ -7,6 +7,9 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
+
+from seq2seq_jax.kernels import layouts
 
 
 def torch_uniform(fan_in: int):
@@ -24,6 +27,26 @@ def torch_linear_kernel(fan_in: int):
   return torch_uniform(fan_in)
 
 
+class Dense(nn.Dense):
+  """nn.Dense (same parameters, same values) whose gradients run as plain matmuls on a CPU:
+  inputs [..., K] flattened to [M, K] @ kernel [K, N] through `kernels.layouts.matmul`."""
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    kernel = self.param(
+      "kernel", self.kernel_init, (jnp.shape(inputs)[-1], self.features), self.param_dtype
+    )
+    bias = (
+      self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+      if self.use_bias
+      else None
+    )
+    inputs, kernel, bias = promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+    y = layouts.matmul(inputs.reshape(-1, inputs.shape[-1]), kernel)
+    y = y.reshape(*inputs.shape[:-1], self.features)
+    return y if bias is None else y + bias
+
+
 def dense(
   features: int,
   in_features: int,
@@ -31,14 +54,14 @@ def dense(
   xavier: bool = False,
   name: str | None = None,
   use_bias: bool = True,
-) -> nn.Dense:
-  """nn.Dense initialised like torch.nn.Linear(in_features, features).
+) -> Dense:
+  """A Dense initialised like torch.nn.Linear(in_features, features).
 
   xavier=True replaces the weight init by xavier_uniform (what the transformer
   tutorial applies to every matrix); the bias keeps PyTorch's U(+-1/sqrt(in)).
   """
   kernel_init = nn.initializers.xavier_uniform() if xavier else torch_linear_kernel(in_features)
-  return nn.Dense(
+  return Dense(
     features,
     use_bias=use_bias,
     kernel_init=kernel_init,

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seq2seq_jax.kernels import layouts
 from seq2seq_jax.models.layers import Dropout, dense
 
 NEG_INF_ENERGY = -1e10  # the tutorial's masked_fill value
@@ -90,11 +91,13 @@ class MultiHeadAttention(nn.Module):
     return tuple(self._split(fc(x)).transpose(0, 2, 1, 3) for fc in (self.fc_k, self.fc_v))
 
   def attend(self, q, k, v, mask, deterministic: bool):
-    """q [B,Q,h,d], k/v [B,h,K,d], mask broadcastable to [B,h,Q,K] -> ([B,Q,hid], [B,h,Q,K])."""
-    energy = jnp.einsum("bqhd,bhkd->bhqk", q, k) / jnp.sqrt(jnp.float32(q.shape[-1]))
+    """q [B,Q,h,d], k/v [B,h,K,d], mask broadcastable to [B,h,Q,K] -> ([B,Q,hid], [B,h,Q,K]).
+
+    The batched matmuls are `kernels.layouts`' (their gradients as plain batched matmuls)."""
+    energy = layouts.scores(q.transpose(0, 2, 1, 3), k) / jnp.sqrt(jnp.float32(q.shape[-1]))
     energy = jnp.where(mask, energy, NEG_INF_ENERGY)
     attention = jax.nn.softmax(energy, axis=-1)
-    x = jnp.einsum("bhqk,bhkd->bqhd", self.drop(attention, deterministic=deterministic), v)
+    x = layouts.mix(self.drop(attention, deterministic=deterministic), v).transpose(0, 2, 1, 3)
     return self.fc_o(x.reshape(x.shape[:2] + (self.hid,))), attention
 
   def __call__(self, query, key_value, mask, deterministic: bool):
