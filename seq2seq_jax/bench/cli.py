@@ -14,6 +14,7 @@ from pathlib import Path
 import jax
 
 import seq2seq_jax.bench
+from seq2seq_jax import malloc
 from seq2seq_jax.bench.families import DEFAULT_BATCHES, DEFAULT_LENGTHS, MODELS
 from seq2seq_jax.bench.measure import bench_family
 from seq2seq_jax.bench.memory import rss_mb
@@ -139,6 +140,7 @@ def run(args) -> dict:
       "torch_threads": torch.get_num_threads(),
       "python": platform.python_version(),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "malloc": malloc.describe(),
     },
     "repeats": args.repeats,
     "quick": args.quick,

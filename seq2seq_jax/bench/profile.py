@@ -31,6 +31,11 @@ def parse_args():
   return p.parse_args()
 
 
+if __name__ == "__main__":
+  from seq2seq_jax import malloc
+
+  malloc.restart_tuned()  # the step as `python -m seq2seq_jax.main` runs it (malloc.py)
+
 ARGS = parse_args()
 if ARGS.trace:  # before jax is imported: the HLO dump names every op of the trace
   os.environ["XLA_FLAGS"] = (

@@ -23,7 +23,8 @@ def markdown(report: dict) -> str:
     f"cores; jax {m['jax']} on {m['backend']} ({m.get('device', '?')}), "
     f"torch {m['torch']} ({m['torch_threads']} threads). Medians of {report['repeats']} "
     "interleaved repeats; speed-up = PyTorch time / seq2seq_jax time."
-    + (f" XLA_FLAGS={m['xla_flags']}" if m.get("xla_flags") else ""),
+    + (f" XLA_FLAGS={m['xla_flags']}" if m.get("xla_flags") else "")
+    + (f" malloc (both sides): {m['malloc']}." if m.get("malloc") else ""),
   ]
   if report["results"]:
     lines += _families(report)
