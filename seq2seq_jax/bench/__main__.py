@@ -1,9 +1,12 @@
 """python -m seq2seq_jax.bench [flags]: see seq2seq_jax/bench/__init__.py."""
 
-if __name__ == "__main__":
-  from seq2seq_jax import malloc
+import sys
 
-  malloc.restart_tuned()  # both sides run as `python -m seq2seq_jax.main` would (malloc.py)
+if __name__ == "__main__":
+  if "--malloc=tuned" in sys.argv[1:]:  # before anything allocates (seq2seq_jax/malloc.py)
+    from seq2seq_jax import malloc
+
+    malloc.restart_tuned()
 
   from seq2seq_jax.bench.cli import main
 

@@ -47,6 +47,14 @@ def parse_args(argv=None):
     "compute_dtype=bfloat16, PyTorch under autocast); '' for none",
   )
   p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+  p.add_argument(
+    "--malloc",
+    choices=("default", "tuned"),
+    default="default",
+    help="glibc malloc settings of this process, so of both sides: glibc's own (default), or "
+    "the tunables `python -m seq2seq_jax.main` restarts itself with (seq2seq_jax/malloc.py; "
+    "they speed the PyTorch reference's step too)",
+  )
   p.add_argument("--out", default="", help="directory for bench.json and bench.md")
   p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
   p.add_argument(

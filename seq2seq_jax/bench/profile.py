@@ -28,10 +28,16 @@ def parse_args():
   p.add_argument("--trace", default="", help="directory for a profiler trace and HLO dump")
   p.add_argument("--repeats", type=int, default=7)
   p.add_argument("--depth", type=int, default=5, help="module-path depth of the trace table")
+  p.add_argument(
+    "--malloc",
+    choices=("default", "tuned"),
+    default="default",
+    help="glibc's malloc settings, or the tunables of `python -m seq2seq_jax.main` (malloc.py)",
+  )
   return p.parse_args()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and "--malloc=tuned" in sys.argv[1:]:
   from seq2seq_jax import malloc
 
   malloc.restart_tuned()  # the step as `python -m seq2seq_jax.main` runs it (malloc.py)
