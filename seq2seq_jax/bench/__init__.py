@@ -19,6 +19,7 @@ The RNN references train one pair per optimizer step (the tutorials' loop), so t
 
   python -m seq2seq_jax.bench --out=bench_out [--models=...] [--batch=64] [--repeats=5]
   python -m seq2seq_jax.bench --quick --out=/tmp/bench   # tiny sizes: checks that it runs
+  python -m seq2seq_jax.bench --malloc=tuned ...        # both sides under malloc.py's tunables
   python -m seq2seq_jax.bench.profile [--trace=DIR]    # where the transformer's step goes
 
 timing.py (medians, interleaved A/B timing, matmul FLOP/s, XLA FLOPs), families.py (the

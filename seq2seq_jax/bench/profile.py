@@ -3,11 +3,13 @@
 Prints, medians of interleaved repeats on one machine:
   the whole step with each dropout mask generator (model.dropout_rng: hash, threefry) and
   without dropout; its parts: forward, forward+backward, the clip+Adam update, the output
-  head (256 -> 7,704 logits, log-softmax, NLL) alone; the step's XLA FLOPs and FLOP/s.
+  head (256 -> 7,704 logits and the fused cross entropy) alone; the step's XLA FLOPs and
+  FLOP/s. --malloc=tuned: with the allocator settings `python -m seq2seq_jax.main` has
+  (seq2seq_jax/malloc.py); glibc's defaults otherwise, as the bench.
 With --trace=DIR it also records a jax.profiler trace of 5 steps and prints the kernel time
 per model part (forward / backward), matching the trace's XLA ops to their HLO metadata.
 
-  python -m seq2seq_jax.bench.profile [--trace=/tmp/tprof]
+  python -m seq2seq_jax.bench.profile [--trace=/tmp/tprof] [--malloc=tuned]
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ from seq2seq_jax import train  # noqa: E402
 from seq2seq_jax.bench.families import seq2seq_batch  # noqa: E402
 from seq2seq_jax.bench.timing import cost_flops, interleaved, matmul_flops, median  # noqa: E402
 from seq2seq_jax.config import train_config  # noqa: E402
+from seq2seq_jax.kernels import layouts  # noqa: E402
 from seq2seq_jax.models.transformer import Transformer, TransformerConfig  # noqa: E402
 from seq2seq_jax.tasks import translation  # noqa: E402
+from seq2seq_jax.tasks.base import softmax_cross_entropy  # noqa: E402
 
 B, S, T = 64, 24, 24
 CFG = TransformerConfig(src_vocab_size=9597, tgt_vocab_size=7704)
@@ -107,9 +111,9 @@ def main():
   head_params = params["params"]["decoder"]["fc_out"]
   y = jax.random.normal(key, (B, T, CFG.hid))
 
-  def head_loss(w, y):
-    logp = jax.nn.log_softmax(y @ w["kernel"] + w["bias"])
-    return -jnp.take_along_axis(logp, batch["tgt_out"][..., None], -1).mean()
+  def head_loss(w, y):  # the step's own head and loss: layouts.matmul, the fused cross entropy
+    logits = layouts.matmul(y.reshape(-1, CFG.hid), w["kernel"]) + w["bias"]
+    return softmax_cross_entropy(logits, batch["tgt_out"].reshape(-1))[0].mean()
 
   head = jax.jit(jax.grad(head_loss, argnums=(0, 1)))
   parts = {
