@@ -1,6 +1,7 @@
 """kernels/layouts.py: its matmuls have autodiff's values and gradients, and on the CPU their
-gradients compile to plain [M, K] @ [K, N] dots (no dot contracting a leading dimension,
-no transposed copy of the large cotangent); the models' Dense and attention use them."""
+gradients compile to dots that contract the left operand's last dimension (no dot
+contracting a leading one, no transposed copy of the large cotangent); the models' Dense
+has nn.Dense's parameters and outputs."""
 
 import re
 
@@ -29,8 +30,8 @@ CASES = [
     ((3, 2, 5, 8), (3, 2, 7, 8)),
   ),
   (
-    "mix",
-    layouts.mix,
+    "batched matmul",
+    layouts.matmul,
     lambda a, v: jnp.einsum("bhqk,bhkd->bhqd", a, v),
     ((3, 2, 5, 7), (3, 2, 7, 8)),
   ),
@@ -72,26 +73,23 @@ def test_weight_gradient_is_a_plain_matmul_without_copying_the_cotangent():
   assert any("lhs_contracting_dims={0}" in d for d in _dots(grad(jnp.dot), x, w))
 
 
+def _contracts_lhs_last(dot: str) -> bool:
+  """Whether an HLO dot contracts its left operand's last dimension (a matmul's result has
+  its operands' rank)."""
+  rank = dot.split("=", 1)[1].split("]", 1)[0].count(",") + 1
+  return f"lhs_contracting_dims={{{rank - 1}}}" in dot
+
+
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's layouts")
-@pytest.mark.parametrize(
-  "fn,shapes",
-  [(layouts.scores, ((4, 2, 6, 8), (4, 2, 9, 8))), (layouts.mix, ((4, 2, 6, 9), (4, 2, 9, 8)))],
-)
-def test_attention_gradients_are_plain_batched_matmuls(fn, shapes):
+@pytest.mark.parametrize("name,ours,plain,shapes", CASES, ids=[c[0] for c in CASES])
+def test_every_gradient_dot_contracts_the_left_operands_last_dimension(name, ours, plain, shapes):
   a, b = rand(*shapes[0]), rand(*shapes[1])
-  out, vjp = jax.vjp(fn, a, b)
+  out, vjp = jax.vjp(ours, a, b)
   dots = _dots(vjp, jnp.ones_like(out))
-  assert len(dots) == 2
-  nn_form = lambda d: "lhs_contracting_dims={3}" in d and "rhs_contracting_dims={2}" in d
-  for d in dots:  # each contracts the lhs's last and the rhs's second-to-last dimension
-    assert nn_form(d), d
-  # autodiff's own backward has the other forms (so the test can fail)
-  plain = jax.vjp(
-    lambda a, b: jnp.einsum("bhqd,bhkd->bhqk" if fn is layouts.scores else "bhqk,bhkd->bhqd", a, b),
-    a,
-    b,
-  )[1]
-  assert not all(nn_form(d) for d in _dots(plain, jnp.ones_like(out)))
+  assert len(dots) == 2 and all(_contracts_lhs_last(d) for d in dots), dots
+  # autodiff's own backward has a dot that contracts a leading dimension (the test can fail)
+  plain_dots = _dots(jax.vjp(plain, a, b)[1], jnp.ones_like(out))
+  assert not all(_contracts_lhs_last(d) for d in plain_dots), plain_dots
 
 
 def test_dense_has_nn_denses_parameters_and_outputs():

@@ -97,7 +97,7 @@ class MultiHeadAttention(nn.Module):
     energy = layouts.scores(q.transpose(0, 2, 1, 3), k) / jnp.sqrt(jnp.float32(q.shape[-1]))
     energy = jnp.where(mask, energy, NEG_INF_ENERGY)
     attention = jax.nn.softmax(energy, axis=-1)
-    x = layouts.mix(self.drop(attention, deterministic=deterministic), v).transpose(0, 2, 1, 3)
+    x = layouts.matmul(self.drop(attention, deterministic=deterministic), v).transpose(0, 2, 1, 3)
     return self.fc_o(x.reshape(x.shape[:2] + (self.hid,))), attention
 
   def __call__(self, query, key_value, mask, deterministic: bool):
