@@ -18,15 +18,14 @@ glibc reads GLIBC_TUNABLES once, at start-up, so `restart_tuned()` starts the pr
 again (os.execv, same pid, same arguments) with them set, before it imports anything
 heavy. `python -m seq2seq_jax.main` calls it (so every run, and every run of a sweep);
 SEQ2SEQ_JAX_MALLOC=default turns it off. The benchmark keeps glibc's defaults unless asked
-(`--malloc=tuned`): it runs the PyTorch reference in the same process, and the setting
-speeds that side's step too (1.05x, against 1.13x for ours). Only on Linux with glibc;
-elsewhere a no-op.
+(`--malloc=tuned`, `restart_if_requested`): it runs the PyTorch reference in the same
+process, and the setting speeds that side's step too (1.05x, against 1.13x for ours). Only
+on Linux with glibc; elsewhere a no-op.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
 
 TUNABLES = {
@@ -44,11 +43,19 @@ def tuned_value(current: str = "") -> str:
   return ":".join(items + [f"{k}={v}" for k, v in TUNABLES.items() if k not in have])
 
 
+def _glibc() -> bool:
+  """Whether this process runs on glibc (os.confstr: no read of the interpreter's binary)."""
+  try:
+    return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+  except (AttributeError, ValueError, OSError):
+    return False
+
+
 def wanted() -> bool:
   """Whether this process should run with the tunables: glibc Linux, not opted out."""
   if os.environ.get(OPT_OUT, "tuned") == "default":
     return False
-  return sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+  return sys.platform == "linux" and _glibc()
 
 
 def active() -> bool:
@@ -74,3 +81,11 @@ def restart_tuned() -> None:
   sys.stdout.flush()
   sys.stderr.flush()
   os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def restart_if_requested(argv: list[str]) -> None:
+  """`restart_tuned()` when a command line asks for it with `--malloc=tuned` or `--malloc
+  tuned` (the benchmark scripts' flag; their argparse parses the same argv afterwards)."""
+  for i, arg in enumerate(argv):
+    if arg == "--malloc=tuned" or (arg == "--malloc" and argv[i + 1 : i + 2] == ["tuned"]):
+      restart_tuned()

@@ -55,6 +55,36 @@ def test_restart_sets_the_tunables_once_and_the_opt_out_leaves_them():
   assert own.startswith("glibc.malloc.arena_max=3:") and "arena_max=1" not in own
 
 
+REQUEST = (
+  "import os, sys; from seq2seq_jax import malloc; malloc.restart_if_requested(sys.argv[1:]); "
+  "print(malloc.describe().split()[0])"
+)
+
+
+@glibc
+@pytest.mark.parametrize(
+  "argv,expected",
+  [
+    ([], "default"),
+    (["--malloc=tuned"], "glibc"),
+    (["--malloc", "tuned"], "glibc"),
+    (["--malloc=default"], "default"),
+    (["--malloc"], "default"),
+  ],
+)
+def test_the_benchmarks_malloc_flag_restarts_tuned_in_either_spelling(argv, expected):
+  environ = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", malloc.OPT_OUT)}
+  out = subprocess.run(
+    [sys.executable, "-c", REQUEST, *argv],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    env=environ,
+    check=True,
+  )
+  assert out.stdout.strip() == expected
+
+
 FAULTS = """
 import json, resource, jax, jax.numpy as jnp
 from seq2seq_jax import malloc

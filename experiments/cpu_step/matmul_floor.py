@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import collections
 import re
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
 from seq2seq_jax import train
 from seq2seq_jax.bench.families import batches, create_state, family
+from seq2seq_jax.bench.timing import median, time_calls
 
 SHAPE = r"f32\[([\d,]*)\]"
 
@@ -45,14 +44,10 @@ def dots_of(hlo: str) -> collections.Counter:
 
 
 def seconds(fn, n: int = 25) -> float:
+  """Median seconds of n warm calls (the bench's timing helpers)."""
   for _ in range(3):
     fn()
-  times = []
-  for _ in range(n):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return statistics.median(times)
+  return median(time_calls(fn, 1) for _ in range(n))
 
 
 def main():
@@ -80,7 +75,7 @@ def main():
     rows.append((t * count, count, lhs, rhs, dims, flop / t / 1e9))
     floor += t * count
     flop_total += flop * count
-  t_step = statistics.median(seconds(step, 5) for _ in range(3))
+  t_step = median(seconds(step, 5) for _ in range(3))
   print(f"step {1e3 * t_step:.1f} ms; its {sum(dots.values())} dots ({flop_total / 1e9:.2f} GFLOP)")
   print(f"timed alone: {1e3 * floor:.1f} ms (the floor), {flop_total / floor / 1e9:.1f} GFLOP/s")
   print(f"everything else: {1e3 * (t_step - floor):.1f} ms ({100 * (1 - floor / t_step):.0f} %)")

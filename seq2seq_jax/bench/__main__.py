@@ -3,10 +3,9 @@
 import sys
 
 if __name__ == "__main__":
-  if "--malloc=tuned" in sys.argv[1:]:  # before anything allocates (seq2seq_jax/malloc.py)
-    from seq2seq_jax import malloc
+  from seq2seq_jax import malloc
 
-    malloc.restart_tuned()
+  malloc.restart_if_requested(sys.argv[1:])  # before anything allocates (--malloc=tuned)
 
   from seq2seq_jax.bench.cli import main
 

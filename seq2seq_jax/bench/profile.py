@@ -39,10 +39,10 @@ def parse_args():
   return p.parse_args()
 
 
-if __name__ == "__main__" and "--malloc=tuned" in sys.argv[1:]:
+if __name__ == "__main__":
   from seq2seq_jax import malloc
 
-  malloc.restart_tuned()  # the step as `python -m seq2seq_jax.main` runs it (malloc.py)
+  malloc.restart_if_requested(sys.argv[1:])  # --malloc=tuned: the step as the CLI runs it
 
 ARGS = parse_args()
 if ARGS.trace:  # before jax is imported: the HLO dump names every op of the trace
