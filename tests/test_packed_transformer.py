@@ -99,13 +99,14 @@ def test_packed_pairs_get_the_logits_and_loss_they_get_alone(model_params):
 
 
 @pytest.mark.parametrize("reduction", ["token", "sequence"])
-def test_packed_loss_fn_equals_the_pairs_alone(model_params, reduction):
+@pytest.mark.parametrize("head_rows", [0, 5])  # 5: the head fused with the loss, in chunks
+def test_packed_loss_fn_equals_the_pairs_alone(model_params, reduction, head_rows):
   """translation.make_loss_fn on a packed batch: summed NLL and tokens of all pairs alone;
   the minimised loss their token mean ("token") or their per-pair sums' mean ("sequence")."""
   model, params = model_params
   exs = examples()
   b = {k: jnp.asarray(v) for k, v in packed_batch(exs).items()}
-  loss, sums = make_loss_fn(model, 0.0, reduction)(params, b, jax.random.key(0), False)
+  loss, sums = make_loss_fn(model, 0.0, reduction, head_rows)(params, b, jax.random.key(0), False)
   per_pair = [alone(model, params, ex)[1] for ex in exs]
   nll = sum(float(s.loss) for _, s in per_pair)
   tokens = sum(float(s.weight) for _, s in per_pair)

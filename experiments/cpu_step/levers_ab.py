@@ -5,9 +5,10 @@
 
 The baseline restores the code paths before these levers, in this process, while its step
 is traced: autodiff of log_softmax + take_along_axis for the loss, flax's nn.Dense, and
-attention's two einsums. Each round runs every variant once, in a shuffled order; the
-table gives each one's median ms and the median over rounds of baseline / variant with a
-95 % bootstrap interval (paired rounds: a slow minute slows both sides).
+attention's two einsums; the last variant adds the fused head (train.fused_head_rows).
+Each round runs every variant once, in a shuffled order; the table gives each one's median
+ms and the median over rounds of baseline / variant with a 95 % bootstrap interval (paired
+rounds: a slow minute slows both sides).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ VARIANTS = [  # (name, levers on): cumulative
   ("+ fused cross entropy (tasks/base.py)", ("loss",)),
   ("+ weight gradients as NN matmuls (layers.Dense)", ("loss", "dense")),
   ("+ attention gradients as NN matmuls", ("loss", "dense", "attend")),
+  ("+ head and loss fused, in chunks (kernels/head_loss.py)", ("loss", "dense", "attend", "head")),
 ]
+HEAD_ROWS = 384  # train.fused_head_rows's CPU default (tasks/translation.py: head_rows)
 
 
 @contextlib.contextmanager
@@ -110,7 +113,8 @@ def main():
     with levers(on):
       model = tr.Transformer(fam["model"].cfg)
       holder = [create_state(model, b["init_args"], **fam["train_kw"])]
-      step = train.make_steps(translation.make_loss_fn(model, 0.0))[0]
+      rows = HEAD_ROWS if "head" in on else 0
+      step = train.make_steps(translation.make_loss_fn(model, 0.0, "token", rows))[0]
       compiled = step.lower(holder[0], batch).compile()
 
     def run(holder=holder, compiled=compiled):

@@ -45,6 +45,9 @@ TRAIN: dict[str, Any] = dict(
   grad_accum_steps=1,  # >1: batch_size split into this many micro-batches, one update
   compute_dtype="float32",  # float32 | bfloat16 (forward/backward; params and optimiser fp32)
   matmul="xla",  # xla | onednn: Dense matmuls in bf16 through oneDNN (kernels/onednn.py; CPU)
+  # transformer, >0: the output head and loss fused in chunks of ~N target positions, the
+  # [tokens, V] logits never whole (kernels/head_loss.py): a memory saver, not a speed-up
+  fused_head_rows=0,
 )
 
 DECODE: dict[str, Any] = dict(

@@ -139,6 +139,7 @@ TRAIN: dict[str, Rule] = dict(
   grad_accum_steps=SIZE,
   compute_dtype=choice("float32", "bfloat16"),
   matmul=choice("xla", "onednn"),
+  fused_head_rows=COUNT,
   sampling=choice("shuffle", "balanced"),  # classification only (configs/char_rnn.py)
   steps_per_epoch=COUNT,
   class_balance=NONNEG,

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 
-def _transposed(x: jax.Array) -> jax.Array:
+def transposed(x: jax.Array) -> jax.Array:
   """x with its last two axes swapped, materialised on the CPU (where it pays)."""
   xt = jnp.swapaxes(x, -1, -2)
   return jax.lax.optimization_barrier(xt) if jax.default_backend() == "cpu" else xt
@@ -45,7 +45,7 @@ def _matmul_bwd(res, dy):
   x, w = res
   last, batch = x.ndim - 1, tuple(range(x.ndim - 2))
   dx = jax.lax.dot_general(dy, w, (((last,), (last,)), (batch, batch)))
-  return dx.astype(x.dtype), (_transposed(x) @ dy).astype(w.dtype)
+  return dx.astype(x.dtype), (transposed(x) @ dy).astype(w.dtype)
 
 
 matmul.defvjp(_matmul_fwd, _matmul_bwd)
@@ -63,7 +63,7 @@ def _scores_fwd(q, k):
 
 def _scores_bwd(res, g):
   q, k = res
-  return (g @ k).astype(q.dtype), (_transposed(g) @ q).astype(k.dtype)
+  return (g @ k).astype(q.dtype), (transposed(g) @ q).astype(k.dtype)
 
 
 scores.defvjp(_scores_fwd, _scores_bwd)

@@ -283,6 +283,7 @@ class Decoder(nn.Module):
     deterministic: bool,
     self_caches=None,
     step=None,
+    features_only: bool = False,
   ):
     y = self.embed(tgt, positions, deterministic)
     new_caches, attention = [], None
@@ -292,7 +293,7 @@ class Decoder(nn.Module):
       new_caches.append(cache)
     if self.cfg.norm == "pre":
       y = self.final_layer_norm(y)
-    return self.fc_out(y), attention, new_caches
+    return (y if features_only else self.fc_out(y)), attention, new_caches
 
 
 def segment_mask(q_segment, k_segment):
@@ -316,11 +317,22 @@ class Transformer(nn.Module):
     src_mask = jnp.arange(src.shape[1])[None, :] < src_len[:, None]
     return self.encoder(src, src_mask[:, None, None, :], not train), src_mask
 
-  def __call__(self, src, src_len, tgt_in, train: bool = False, segments=None, positions=None):
+  def __call__(
+    self,
+    src,
+    src_len,
+    tgt_in,
+    train: bool = False,
+    segments=None,
+    positions=None,
+    features_only: bool = False,
+  ):
     """Teacher-forced logits [B,T,V] and last layer's cross attention [B,h,T,S].
 
     segments, positions: None, or a packed batch's (src [B,S], tgt [B,T]) segment ids and
     per-segment positions (module docstring); src_len is then not read.
+    features_only: the decoder's output [B,T,hid] instead of the logits, for a loss that
+    applies the head itself (`head_params`; `base.head_sequence_loss`).
     """
     t = tgt_in.shape[1]
     causal = jnp.tril(jnp.ones((t, t), bool))[None, None]
@@ -334,9 +346,21 @@ class Transformer(nn.Module):
       self_mask = causal & segment_mask(tgt_seg, tgt_seg)
       cross_mask, tgt_positions = segment_mask(tgt_seg, src_seg), tgt_pos
     logits, attention, _ = self.decoder(
-      tgt_in, tgt_positions, self_mask, self.decoder.cross_kv(memory), cross_mask, not train
+      tgt_in,
+      tgt_positions,
+      self_mask,
+      self.decoder.cross_kv(memory),
+      cross_mask,
+      not train,
+      features_only=features_only,
     )
     return logits, attention
+
+  @staticmethod
+  def head_params(params) -> tuple:
+    """The output head's (kernel [hid,V], bias [V]) in a params tree."""
+    head = params["params"]["decoder"]["fc_out"]
+    return head["kernel"], head["bias"]
 
   static_cache_keys = ("src_mask", "cross_kv")  # per-source: decode_step never changes them
 

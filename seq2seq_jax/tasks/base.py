@@ -22,6 +22,7 @@ from flax import struct
 
 from seq2seq_jax.data.packing import PackedDataset
 from seq2seq_jax.data.pipeline import Batch, BucketedDataset
+from seq2seq_jax.kernels.head_loss import head_cross_entropy
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -121,6 +122,19 @@ def _xent_bwd(label_smoothing, res, cotangents):
 softmax_cross_entropy.defvjp(_xent_fwd, _xent_bwd)
 
 
+def _token_mask(
+  targets: jax.Array, lengths: jax.Array | None, segments: jax.Array | None, reduction: str
+) -> tuple[jax.Array, jax.Array]:
+  """-> (mask [B,T] of the real target positions, the minimised loss's normaliser)."""
+  if segments is None:
+    mask = (jnp.arange(targets.shape[1])[None] < lengths[:, None]).astype(jnp.float32)
+    sequences = (lengths > 0).sum()
+  else:
+    mask = (segments > 0).astype(jnp.float32)
+    sequences = segments.max(axis=1).sum()  # segments are numbered 1..k in each row
+  return mask, mask.sum() if reduction == "token" else sequences.astype(jnp.float32)
+
+
 def sequence_loss(
   logits: jax.Array,
   targets: jax.Array,
@@ -140,18 +154,40 @@ def sequence_loss(
   the seq2seq tutorial's SGD step on one pair's summed loss; a packed row counts each of
   its segments).
   """
-  if segments is None:
-    mask = (jnp.arange(logits.shape[1])[None] < lengths[:, None]).astype(jnp.float32)
-    sequences = (lengths > 0).sum()
-  else:
-    mask = (segments > 0).astype(jnp.float32)
-    sequences = segments.max(axis=1).sum()  # segments are numbered 1..k in each row
+  mask, count = _token_mask(targets, lengths, segments, reduction)
   per_tok, nll, correct = softmax_cross_entropy(logits, targets, float(label_smoothing))
-  weight = mask.sum()
-  count = weight if reduction == "token" else sequences.astype(jnp.float32)
   counts = {"correct": (correct * mask).sum()}
-  sums = Sums(loss=(nll * mask).sum(), weight=weight, norm=count, counts=counts)
+  sums = Sums(loss=(nll * mask).sum(), weight=mask.sum(), norm=count, counts=counts)
   return (per_tok * mask).sum() / jnp.maximum(count, 1.0), sums
+
+
+def head_sequence_loss(
+  features: jax.Array,
+  head: tuple[jax.Array, jax.Array],
+  targets: jax.Array,
+  lengths: jax.Array | None,
+  *,
+  label_smoothing: float = 0.0,
+  reduction: str = "token",
+  segments: jax.Array | None = None,
+  chunk_rows: int = 384,
+) -> tuple[jax.Array, Sums]:
+  """`sequence_loss` of the logits features [B,T,H] @ kernel [H,V] + bias [V], head =
+  (kernel, bias), fused with the head in chunks of about `chunk_rows` positions
+  (`kernels/head_loss.py`: the [B,T,V] logits never exist whole). Same values and
+  gradients, up to summation order."""
+  mask, count = _token_mask(targets, lengths, segments, reduction)
+  loss, nll, correct = head_cross_entropy(
+    features,
+    *head,
+    targets,
+    mask / jnp.maximum(count, 1.0),
+    mask,
+    label_smoothing=label_smoothing,
+    chunk_rows=chunk_rows,
+  )
+  sums = Sums(loss=nll, weight=mask.sum(), norm=count, counts={"correct": correct})
+  return loss, sums
 
 
 def percent(sums: Sums, count: str = "correct") -> float:

@@ -48,6 +48,7 @@ from seq2seq_jax.errors import ConfigError, DataError, UserError
 from seq2seq_jax.tasks.base import (
   Sums,
   Task,
+  head_sequence_loss,
   init_inputs,
   loss_ppl_line,
   map_dataset,
@@ -285,12 +286,22 @@ def init_args(config) -> tuple:
   return init_inputs(config, targets=True)
 
 
-def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
+def head_rows(train_config) -> int:
+  """Rows per chunk of the fused head and loss (0: the plain logits): train.fused_head_rows,
+  but 0 under train.matmul=onednn, whose bf16 head is a Dense call the fused loss bypasses."""
+  rows = train_config.get("fused_head_rows", 0)
+  return rows if train_config.get("matmul", "xla") == "xla" else 0
+
+
+def make_loss_fn(model, label_smoothing: float, reduction: str = "token", head_rows: int = 0):
   """Token cross entropy over real target positions (`base.sequence_loss`); label
   smoothing only in training. Models with `uses_step` (scheduled sampling) also get the
-  training step."""
+  training step. head_rows > 0, for a model with `head_params` (the transformer): the
+  output head and the loss fused in chunks of about that many positions
+  (`base.head_sequence_loss`), the same values without the [B,T,V] logits."""
   if reduction not in ("token", "sequence"):
     raise ConfigError(f"unknown train.loss_reduction {reduction!r}; use token or sequence.")
+  fused = head_rows > 0 and hasattr(model, "head_params")
 
   def loss_fn(params, batch, rng, train: bool, step=0):
     kw = {"step": step} if train and getattr(model, "uses_step", False) else {}
@@ -300,7 +311,9 @@ def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
         segments=(batch["src_segment"], batch["tgt_segment"]),
         positions=(batch["src_position"], batch["tgt_position"]),
       )
-    logits, _ = model.apply(
+    if fused:
+      kw["features_only"] = True
+    out, _ = model.apply(
       params,
       batch["src"],
       None if packed else batch["src_len"],
@@ -309,14 +322,16 @@ def make_loss_fn(model, label_smoothing: float, reduction: str = "token"):
       rngs={"dropout": rng},
       **kw,
     )
-    return sequence_loss(
-      logits,
-      batch["tgt_out"],
-      None if packed else batch["tgt_len"],
+    targets, lengths = batch["tgt_out"], None if packed else batch["tgt_len"]
+    common = dict(
       label_smoothing=label_smoothing if train else 0.0,
       reduction=reduction,
       segments=batch["tgt_segment"] if packed else None,
     )
+    if fused:
+      head = model.head_params(params)
+      return head_sequence_loss(out, head, targets, lengths, chunk_rows=head_rows, **common)
+    return sequence_loss(out, targets, lengths, **common)
 
   return loss_fn
 
@@ -639,7 +654,9 @@ def build_task(config, workdir: Path) -> Task:
     model,
     init_args(config),
     datasets,
-    loss_fn=make_loss_fn(model, config.train.label_smoothing, config.train.loss_reduction),
+    loss_fn=make_loss_fn(
+      model, config.train.label_smoothing, config.train.loss_reduction, head_rows(config.train)
+    ),
     summarize=summarize,
     report=report,
     epoch_line=loss_ppl_line,
@@ -836,7 +853,7 @@ def evaluate_files(config, workdir: Path, src_path: Path, ref_path: Path, name: 
   )
   result = {}
   if with_loss:
-    loss_fn = make_loss_fn(model, 0.0, config.train.loss_reduction)
+    loss_fn = make_loss_fn(model, 0.0, config.train.loss_reduction, head_rows(config.train))
     result = train.loss_metrics(loss_fn, summarize, params, data, name)
   result.update(decode_report(config, workdir, model, params, tgt_vocab, data, pairs, name)[0])
   result.update(test_src=str(src_path.absolute()), test_ref=str(ref_path.absolute()))
