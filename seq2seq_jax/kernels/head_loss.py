@@ -14,10 +14,10 @@ one chunk's [n, V], plus the fp32 dW it accumulates into.
 Measured on a 2-core AMD EPYC (family 25), one process, paired rounds
 (`experiments/cpu_step/RESULTS.md`): on the bench's Multi30k batch (1,536 positions,
 V = 7,704) the step's scratch memory 315 -> 253 MB and its time 1.04x under glibc's
-default malloc, 1.007x with the malloc tunables the CLI runs with; on real Multi30k batches
-1.015x and 0.985x. On a WMT-sized head (4,096 positions, H = 512, V = 32,000, tunables) the
-head's scratch memory 1,057 -> 132 MB (chunks of 384) or 273 MB (1,024), at 0.90x and 0.965x
-its time: the chunks' dW accumulation costs more than the cache saves.
+default malloc, 1.004x with the malloc tunables the CLI runs with; on real Multi30k batches
+1.02x and 0.985x. On a WMT-sized head (4,096 positions, H = 512, V = 32,000, tunables) the
+head's scratch memory 1,057 -> 132 MB (chunks of 384) or 273 MB (1,024), at 0.87-0.90x and
+0.93-0.97x its time: the chunks' dW accumulation costs more than the cache saves.
 """
 
 from __future__ import annotations
