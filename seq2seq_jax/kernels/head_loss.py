@@ -49,15 +49,35 @@ def _unchunked(x: jax.Array, b: int) -> jax.Array:
   return x.reshape(b, k * (rows // b), *rest)
 
 
+def xent_terms(z: jax.Array, targets: jax.Array, s: float) -> tuple[jax.Array, ...]:
+  """fp32 logits z [..., V] against integer targets [...] -> (loss, nll, correct, lse), each
+  [...]: the (1 - s) nll + s (lse - mean z) that training minimises, -log p(target), 1.0
+  where no class outscores the target, and the log-sum-exp its gradient reuses. The one
+  forward of `base.softmax_cross_entropy` and of the fused head's chunks."""
+  top = z.max(axis=-1)
+  lse = top + jnp.log(jnp.exp(z - top[..., None]).sum(axis=-1))
+  true = jnp.take_along_axis(z, targets[..., None], axis=-1)[..., 0]
+  nll = lse - true
+  loss = (1 - s) * nll + s * (lse - z.mean(axis=-1)) if s else nll
+  return loss, nll, (true >= top).astype(jnp.float32), lse
+
+
+def xent_logits_grad(z, lse, targets, g_loss, g_nll, s: float) -> jax.Array:
+  """The logits' gradient [..., V] (fp32) given the cotangents g_loss, g_nll [...] of
+  xent_terms' loss and nll: g_soft softmax - g_true onehot - (s / V) g_loss, the softmax
+  recomputed from lse. One fused pass over z, no zero-filled gradient to scatter into."""
+  softmax = jnp.exp(z - lse[..., None])
+  onehot = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == targets[..., None]
+  g_soft = (g_loss + g_nll)[..., None]
+  g_true = ((1 - s) * g_loss + g_nll)[..., None]
+  dz = g_soft * softmax - jnp.where(onehot, g_true, 0.0)
+  return dz - (s / z.shape[-1]) * g_loss[..., None] if s else dz
+
+
 def _chunk_scores(h, kernel, bias, targets, s: float):
   """One chunk: h [n, H] -> fp32 logits [n, V] and (per-position loss, nll, correct, lse)."""
   z = (h @ kernel + bias).astype(jnp.float32)
-  top = z.max(axis=-1)
-  lse = top + jnp.log(jnp.exp(z - top[:, None]).sum(axis=-1))
-  true = jnp.take_along_axis(z, targets[:, None], axis=-1)[:, 0]
-  nll = lse - true
-  loss = (1 - s) * nll + s * (lse - z.mean(axis=-1)) if s else nll
-  return z, (loss, nll, (true >= top).astype(jnp.float32), lse)
+  return z, xent_terms(z, targets, s)
 
 
 def _sums(loss, nll, correct, weights, mask):
@@ -95,9 +115,7 @@ def _head_loss_fwd(features, kernel, bias, targets, weights, mask, s, k):
   def body(acc, xs):
     h, t, w, m = xs
     z, (loss, nll, correct, lse) = _chunk_scores(h, kernel, bias, t, s)
-    onehot = jax.lax.broadcasted_iota(jnp.int32, z.shape, 1) == t[:, None]
-    dz = jnp.exp(z - lse[:, None]) - jnp.where(onehot, 1 - s, 0.0)
-    dz = w[:, None] * (dz - s / vocab if s else dz)
+    dz = xent_logits_grad(z, lse, t, w, jnp.zeros_like(w), s)  # the loss's, weighted by w
     dz_h = dz.astype(h.dtype)
     dh = jax.lax.dot_general(dz_h, kernel, (((1,), (1,)), ((), ())))  # dz W^T
     dw = (layouts.transposed(h) @ dz_h).astype(jnp.float32)  # h^T dz, an NN matmul

@@ -22,7 +22,7 @@ from flax import struct
 
 from seq2seq_jax.data.packing import PackedDataset
 from seq2seq_jax.data.pipeline import Batch, BucketedDataset
-from seq2seq_jax.kernels.head_loss import head_cross_entropy
+from seq2seq_jax.kernels.head_loss import head_cross_entropy, xent_logits_grad, xent_terms
 
 log = logging.getLogger("seq2seq_jax")
 
@@ -70,18 +70,6 @@ def smoothed(nll: jax.Array, logp: jax.Array, label_smoothing: float) -> jax.Arr
   return (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
 
 
-def _xent_forward(logits, targets, label_smoothing):
-  z = logits.astype(jnp.float32)
-  top = z.max(axis=-1)
-  lse = top + jnp.log(jnp.exp(z - top[..., None]).sum(axis=-1))
-  true = jnp.take_along_axis(z, targets[..., None], axis=-1)[..., 0]
-  nll = lse - true
-  loss = nll
-  if label_smoothing:
-    loss = (1 - label_smoothing) * nll + label_smoothing * (lse - z.mean(axis=-1))
-  return (loss, nll, (true >= top).astype(jnp.float32)), lse
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def softmax_cross_entropy(logits, targets, label_smoothing: float = 0.0):
   """Token cross entropy of logits [..., V] (any float dtype, computed in fp32) against
@@ -96,26 +84,19 @@ def softmax_cross_entropy(logits, targets, label_smoothing: float = 0.0):
   take_along_axis instead keeps exp(z - max), zero-fills a [..., V] gradient and scatters
   into it, four more passes over what is the transformer's largest tensor ([B, T, 7704]).
   """
-  return _xent_forward(logits, targets, label_smoothing)[0]
+  return xent_terms(logits.astype(jnp.float32), targets, label_smoothing)[:3]
 
 
 def _xent_fwd(logits, targets, label_smoothing):
-  out, lse = _xent_forward(logits, targets, label_smoothing)
-  return out, (logits, targets, lse)
+  *out, lse = xent_terms(logits.astype(jnp.float32), targets, label_smoothing)
+  return tuple(out), (logits, targets, lse)
 
 
 def _xent_bwd(label_smoothing, res, cotangents):
   logits, targets, lse = res
   g_loss, g_nll, _ = cotangents  # `correct` is piecewise constant: no gradient
-  s = label_smoothing
   z = logits.astype(jnp.float32)
-  softmax = jnp.exp(z - lse[..., None])
-  onehot = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1) == targets[..., None]
-  g_soft = (g_loss + g_nll)[..., None]
-  g_true = ((1 - s) * g_loss + g_nll)[..., None]
-  dz = g_soft * softmax - jnp.where(onehot, g_true, 0.0)
-  if s:
-    dz = dz - (s / z.shape[-1]) * g_loss[..., None]
+  dz = xent_logits_grad(z, lse, targets, g_loss, g_nll, label_smoothing)
   return dz.astype(logits.dtype), None
 
 
